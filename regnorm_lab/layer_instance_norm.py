@@ -1,29 +1,311 @@
-"""Layer, instance and group normalization: numpy references and torch versions (ps05, ps07)."""
+"""Layer, instance and group normalization: numpy references and torch versions (ps05, ps07).
+
+All three normalise with a mean and a *biased* variance, like batch norm, but
+over different axes of one sample, so they behave the same in training and
+evaluation and keep no running statistics:
+
+* layer norm: over the features of each sample (``(N, D)``: each row);
+* instance norm: over the spatial positions of each ``(sample, channel)`` plane;
+* group norm: over the positions of each group of ``C / G`` channels of a sample
+  (``G = 1`` is layer norm over ``(C, H, W)``, ``G = C`` is instance norm).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['layernorm_forward', 'layernorm_backward', 'instancenorm_forward', 'groupnorm_forward', 'layer_norm']
+from ._validation import check_positive
+from .batch_norm import _check_vector, _float_array
+
+__all__ = [
+    "layernorm_forward",
+    "layernorm_backward",
+    "instancenorm_forward",
+    "groupnorm_forward",
+    "layer_norm",
+    "LayerNorm",
+]
 
 
-def layernorm_forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> tuple[np.ndarray, dict]:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+def _normalize(x: np.ndarray, axis: int | tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_hat, inv_std)`` normalising ``x`` over ``axis``, two-pass as in :mod:`regnorm_lab.stats`.
+
+    ``inv_std`` keeps the reduced axes (length 1) so that it broadcasts against ``x``.
+    """
+    # float64 accumulator for the mean of narrow floats (see regnorm_lab.stats).
+    acc = np.float64 if x.dtype.itemsize < 8 else None
+    mean = x.mean(axis=axis, keepdims=True, dtype=acc).astype(x.dtype, copy=False)
+    x_hat = np.subtract(x, mean)  # fresh array we own, normalised in place below
+    var = np.square(x_hat).mean(axis=axis, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat *= inv_std
+    return x_hat, inv_std
+
+
+def layernorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, dict]:
+    """Layer normalization forward pass, as ``F.layer_norm(x, (D,), gamma, beta, eps)``.
+
+    Each row (sample) is normalised over its ``D`` features with its own mean and
+    biased variance, then scaled by ``gamma`` and shifted by ``beta`` per feature.
+
+    Args:
+        x: Input; leading dimensions beyond ``N`` are allowed and treated as more rows.
+        gamma: Scale per feature.
+        beta: Shift per feature.
+        eps: Added to the variance for numerical stability.
+
+    Returns:
+        ``(out, cache)``; ``cache`` is what :func:`layernorm_backward` needs.
+
+    Shape:
+        x, out: ``(N, D)`` (or ``(..., D)``); gamma, beta: ``(D,)``.
+
+    Raises:
+        ValueError: ``x`` with no feature axis, ``gamma``/``beta`` not ``(D,)``,
+            ``eps <= 0``.
+    """
+    x = _float_array("x", x)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a non-empty last (feature) axis, got shape {x.shape}")
+    eps = check_positive("eps", eps)
+    d = x.shape[-1]
+    gamma = _check_vector("gamma", gamma, d, "x.shape[-1]")
+    beta = _check_vector("beta", beta, d, "x.shape[-1]")
+    x = x.astype(np.result_type(x, gamma, beta), copy=False)
+
+    x_hat, inv_std = _normalize(x, axis=-1, eps=eps)
+    out = x_hat * gamma
+    out += beta
+    return out, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
 
 
 def layernorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+    """Layer normalization backward pass, in the compact closed form.
+
+    With ``g = dout * gamma`` (the gradient with respect to ``x_hat``) and the
+    means taken over the ``D`` features of each row:
+    ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))``;
+    ``dgamma`` and ``dbeta`` sum ``dout * x_hat`` and ``dout`` over the rows.
+
+    Args:
+        dout: Upstream gradient of the output.
+        cache: The cache returned by :func:`layernorm_forward`.
+
+    Returns:
+        ``(dx, dgamma, dbeta)``.
+
+    Shape:
+        dout, dx: ``(N, D)`` (or ``(..., D)``); dgamma, dbeta: ``(D,)``.
+    """
+    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
+    dout = _float_array("dout", dout)
+    if dout.shape != x_hat.shape:
+        raise ValueError(f"dout must have the shape of the forward input {x_hat.shape}, got {dout.shape}")
+    rows = dout.reshape(-1, dout.shape[-1])
+    dbeta = rows.sum(axis=0)
+    dgamma = np.einsum("nd,nd->d", rows, x_hat.reshape(rows.shape))
+
+    g = dout * gamma  # fresh array we own: becomes dx in place
+    mean_g = g.mean(axis=-1, keepdims=True)
+    mean_gx = np.einsum("...d,...d->...", g, x_hat)[..., None] / g.shape[-1]
+    g -= mean_g
+    g -= x_hat * mean_gx
+    g *= inv_std
+    return g, dgamma, dbeta
 
 
 def instancenorm_forward(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+    """Instance normalization, as ``F.instance_norm(x, eps=eps)`` (no affine, no running stats).
+
+    Each ``(sample, channel)`` plane is normalised over its spatial positions.
+
+    Args:
+        x: Input images (or any ``(N, C, *spatial)`` array).
+        eps: Added to the variance for numerical stability.
+
+    Returns:
+        The normalised array.
+
+    Shape:
+        x, out: ``(N, C, H, W)`` (or ``(N, C, *spatial)``).
+
+    Raises:
+        ValueError: ``x`` with fewer than 3 dimensions, ``eps <= 0``.
+    """
+    x = _float_array("x", x)
+    if x.ndim < 3:
+        raise ValueError(f"x must be (N, C, H, W) (at least 3-D), got shape {x.shape}")
+    eps = check_positive("eps", eps)
+    x_hat, _ = _normalize(x, axis=tuple(range(2, x.ndim)), eps=eps)
+    return x_hat
 
 
-def groupnorm_forward(x: np.ndarray, num_groups: int, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+def groupnorm_forward(
+    x: np.ndarray, num_groups: int, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> np.ndarray:
+    """Group normalization, as ``F.group_norm(x, num_groups, gamma, beta, eps)``.
+
+    The ``C`` channels of each sample are split into ``num_groups`` consecutive
+    groups; each group is normalised over its channels and positions together,
+    then every channel is scaled and shifted by its own ``gamma`` and ``beta``.
+
+    Args:
+        x: Input images (or any ``(N, C, *spatial)`` array).
+        num_groups: Number of groups ``G``; must divide ``C``.
+        gamma: Scale per channel.
+        beta: Shift per channel.
+        eps: Added to the variance for numerical stability.
+
+    Returns:
+        The normalised array.
+
+    Shape:
+        x, out: ``(N, C, H, W)`` (or ``(N, C, *spatial)``); gamma, beta: ``(C,)``.
+
+    Raises:
+        ValueError: ``x`` with fewer than 2 dimensions; ``num_groups`` not a
+            positive integer or not dividing ``C``; ``gamma``/``beta`` not ``(C,)``;
+            ``eps <= 0``.
+    """
+    x = _float_array("x", x)
+    if x.ndim < 2:
+        raise ValueError(f"x must be (N, C, H, W) (at least 2-D), got shape {x.shape}")
+    n, c = x.shape[:2]
+    if isinstance(num_groups, bool) or int(num_groups) != num_groups or num_groups < 1:
+        raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
+    num_groups = int(num_groups)
+    if c % num_groups != 0:
+        raise ValueError(f"num_groups must divide the number of channels C={c}, got {num_groups}")
+    eps = check_positive("eps", eps)
+    gamma = _check_vector("gamma", gamma, c, "x.shape[1]")
+    beta = _check_vector("beta", beta, c, "x.shape[1]")
+    x = x.astype(np.result_type(x, gamma, beta), copy=False)
+
+    # (N, C, *S) -> (N, G, C/G * prod(S)): one row per (sample, group).
+    grouped = x.reshape(n, num_groups, -1)
+    x_hat, _ = _normalize(grouped, axis=-1, eps=eps)
+    x_hat = x_hat.reshape(x.shape)
+    per_channel = (1, c) + (1,) * (x.ndim - 2)  # broadcast (C,) over N and the positions
+    out = x_hat * gamma.reshape(per_channel)
+    out += beta.reshape(per_channel)
+    return out
 
 
-def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+def _low_precision(x: torch.Tensor) -> bool:
+    return x.dtype in (torch.float16, torch.bfloat16)
+
+
+def _layer_norm_dims(
+    x: torch.Tensor, ndim: int, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float
+) -> torch.Tensor:
+    """Layer norm over the last ``ndim`` dimensions of ``x`` with tensor operations."""
+    dims = tuple(range(-ndim, 0))
+    # Half-precision input is normalised in float32 and cast back, as torch's
+    # kernels accumulate in float32: a float16 sum of squares overflows at 65504.
+    xf = x.float() if _low_precision(x) else x
+    # var_mean is one fused, numerically stable (Welford) pass; correction=0: biased.
+    var, mean = torch.var_mean(xf, dim=dims, keepdim=True, correction=0)
+    out = (xf - mean) * torch.rsqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out.to(x.dtype)
+
+
+def layer_norm(
+    x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5
+) -> torch.Tensor:
+    """Layer norm over the last dimension, as ``F.layer_norm(x, (x.shape[-1],), weight, bias, eps)``.
+
+    Tensor operations only (no ``F.layer_norm``, ``nn.LayerNorm`` or
+    ``torch.layer_norm``), so it runs on ``x``'s device and dtype and autograd
+    differentiates it.
+
+    Args:
+        x: Input of any leading shape.
+        weight: Scale per feature, or None for no scale.
+        bias: Shift per feature, or None for no shift.
+        eps: Added to the variance for numerical stability.
+
+    Returns:
+        The normalised tensor, same shape, device and dtype as ``x``.
+
+    Shape:
+        x, out: ``(*, D)``; weight, bias: ``(D,)``.
+    """
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dimension")
+    check_positive("eps", eps)
+    d = x.shape[-1]
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != (d,):
+            raise ValueError(f"{name} must have shape ({d},) to match x.shape[-1], got {tuple(p.shape)}")
+    return _layer_norm_dims(x, 1, weight, bias, eps)
+
+
+class LayerNorm(nn.Module):
+    """Layer normalization over the trailing dimensions, a drop-in for ``torch.nn.LayerNorm``.
+
+    Args:
+        normalized_shape: Size of the last dimension (int) or of the trailing
+            dimensions (tuple) to normalise over.
+        eps: Added to the variance for numerical stability.
+        elementwise_affine: Learn a scale ``weight`` (and ``bias``) of
+            ``normalized_shape``.
+        bias: With ``elementwise_affine``, also learn the shift.
+
+    Shape:
+        input, output: ``(*, *normalized_shape)``.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 1:
+            raise ValueError(f"normalized_shape must be non-empty and positive, got {normalized_shape!r}")
+        self.eps = check_positive("eps", eps)
+        self.elementwise_affine = elementwise_affine
+        factory = {"device": device, "dtype": dtype}
+        if elementwise_affine:
+            self.weight = nn.Parameter(torch.ones(self.normalized_shape, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.zeros(self.normalized_shape, **factory))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        """Scale 1, shift 0."""
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each sample over the trailing ``normalized_shape`` dimensions."""
+        k = len(self.normalized_shape)
+        if x.dim() < k or tuple(x.shape[-k:]) != self.normalized_shape:
+            raise ValueError(f"x must end with dimensions {self.normalized_shape}, got shape {tuple(x.shape)}")
+        return _layer_norm_dims(x, k, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

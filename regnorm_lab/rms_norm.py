@@ -1,13 +1,172 @@
-"""RMS normalization: torch composite reference and module (ps07)."""
+"""RMS normalization: torch composite reference and module (ps07), numpy forward/backward for the book.
+
+RMS norm (Zhang and Sennrich, 2019) drops layer norm's centring: each sample
+is divided by the root mean square of its features, ``x / sqrt(mean(x**2) + eps)``,
+then scaled by a learned ``weight``; there is no shift.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ['rms_norm']
+from ._validation import check_positive
+from .batch_norm import _check_vector, _float_array
+
+__all__ = ["rms_norm", "RMSNorm", "rmsnorm_forward", "rmsnorm_backward"]
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    raise NotImplementedError  # STUB: replaced by the real implementation
+def _rms_norm_dims(x: torch.Tensor, ndim: int, weight: torch.Tensor | None, eps: float | None) -> torch.Tensor:
+    """RMS norm over the last ``ndim`` dimensions with tensor operations."""
+    if eps is None:
+        eps = torch.finfo(x.dtype).eps  # torch's default when eps is None
+    dims = tuple(range(-ndim, 0))
+    # Half-precision input is normalised in float32 and cast back, as torch does:
+    # a float16 mean of squares overflows once |x| exceeds about 256.
+    xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    out = (xf * torch.rsqrt(xf.square().mean(dim=dims, keepdim=True) + eps)).to(x.dtype)
+    if weight is not None:
+        out = out * weight
+    return out
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float | None = 1e-6) -> torch.Tensor:
+    """RMS norm over the last dimension, as ``F.rms_norm(x, (x.shape[-1],), weight, eps)``.
+
+    Tensor operations only, so it runs on ``x``'s device and dtype and autograd
+    differentiates it. Note the default ``eps=1e-6`` of the course contract;
+    ``F.rms_norm`` itself defaults to ``eps=None``, meaning
+    ``torch.finfo(x.dtype).eps``, which is also accepted here.
+
+    Args:
+        x: Input of any leading shape.
+        weight: Scale per feature, or None for no scale.
+        eps: Added to the mean square; None for ``torch.finfo(x.dtype).eps``.
+
+    Returns:
+        The normalised tensor, same shape, device and dtype as ``x``.
+
+    Shape:
+        x, out: ``(*, D)``; weight: ``(D,)``.
+    """
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dimension")
+    if eps is not None:
+        check_positive("eps", eps)
+    d = x.shape[-1]
+    if weight is not None and tuple(weight.shape) != (d,):
+        raise ValueError(f"weight must have shape ({d},) to match x.shape[-1], got {tuple(weight.shape)}")
+    return _rms_norm_dims(x, 1, weight, eps)
+
+
+class RMSNorm(nn.Module):
+    """RMS normalization over the trailing dimensions, a drop-in for ``torch.nn.RMSNorm``.
+
+    Args:
+        normalized_shape: Size of the last dimension (int) or of the trailing
+            dimensions (tuple) to normalise over.
+        eps: Added to the mean square; None (torch's default) for
+            ``torch.finfo(x.dtype).eps``.
+        elementwise_affine: Learn a scale ``weight`` of ``normalized_shape``.
+
+    Shape:
+        input, output: ``(*, *normalized_shape)``.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) < 1:
+            raise ValueError(f"normalized_shape must be non-empty and positive, got {normalized_shape!r}")
+        self.eps = None if eps is None else check_positive("eps", eps)
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = nn.Parameter(torch.ones(self.normalized_shape, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        """Scale 1."""
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Divide each sample by its root mean square over ``normalized_shape``, then scale."""
+        k = len(self.normalized_shape)
+        if x.dim() < k or tuple(x.shape[-k:]) != self.normalized_shape:
+            raise ValueError(f"x must end with dimensions {self.normalized_shape}, got shape {tuple(x.shape)}")
+        return _rms_norm_dims(x, k, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+def rmsnorm_forward(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, dict]:
+    """RMS norm forward pass in numpy: ``out = gamma * x / sqrt(mean(x**2) + eps)`` per row.
+
+    Args:
+        x: Input; each row (last axis) is normalised.
+        gamma: Scale per feature.
+        eps: Added to the mean square for numerical stability.
+
+    Returns:
+        ``(out, cache)``; ``cache`` is what :func:`rmsnorm_backward` needs.
+
+    Shape:
+        x, out: ``(N, D)`` (or ``(..., D)``); gamma: ``(D,)``.
+
+    Raises:
+        ValueError: ``x`` with no feature axis, ``gamma`` not ``(D,)``, ``eps <= 0``.
+    """
+    x = _float_array("x", x)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"x must have a non-empty last (feature) axis, got shape {x.shape}")
+    eps = check_positive("eps", eps)
+    gamma = _check_vector("gamma", gamma, x.shape[-1], "x.shape[-1]")
+    x = x.astype(np.result_type(x, gamma), copy=False)
+    # No centring: the mean square is accumulated directly (the values are not
+    # offset by a mean, so there is no cancellation to avoid).
+    inv_rms = 1.0 / np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + eps)
+    x_hat = x * inv_rms
+    return x_hat * gamma, {"x_hat": x_hat, "inv_rms": inv_rms, "gamma": gamma}
+
+
+def rmsnorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """RMS norm backward pass: ``(dx, dgamma)``.
+
+    With ``g = dout * gamma`` and the mean over the features of each row:
+    ``dx = inv_rms * (g - x_hat * mean(g * x_hat))``, ``dgamma = sum over rows of dout * x_hat``.
+
+    Args:
+        dout: Upstream gradient of the output.
+        cache: The cache returned by :func:`rmsnorm_forward`.
+
+    Returns:
+        ``(dx, dgamma)``.
+
+    Shape:
+        dout, dx: ``(N, D)`` (or ``(..., D)``); dgamma: ``(D,)``.
+    """
+    x_hat, inv_rms, gamma = cache["x_hat"], cache["inv_rms"], cache["gamma"]
+    dout = _float_array("dout", dout)
+    if dout.shape != x_hat.shape:
+        raise ValueError(f"dout must have the shape of the forward input {x_hat.shape}, got {dout.shape}")
+    d = dout.shape[-1]
+    dgamma = np.einsum("nd,nd->d", dout.reshape(-1, d), x_hat.reshape(-1, d))
+    g = dout * gamma  # fresh array we own: becomes dx in place
+    mean_gx = np.einsum("...d,...d->...", g, x_hat)[..., None] / d
+    g -= x_hat * mean_gx
+    g *= inv_rms
+    return g, dgamma
