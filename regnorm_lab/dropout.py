@@ -64,11 +64,11 @@ def dropout_forward(
     if rng is None:
         rng = np.random.default_rng()
     # U ~ Uniform[0, 1) is >= p with probability exactly 1 - p: the keep probability.
-    mask = rng.random(x.shape) >= p
+    mask = np.asarray(rng.random(x.shape) >= p)
     # Multiplying by a scale of x's dtype keeps float32 input float32.
     scale = np.asarray(1.0 / (1.0 - p), dtype=x.dtype)
-    out = x * mask * scale
-    return out, mask
+    # np.asarray: 0-d inputs would otherwise come back as numpy scalars.
+    return np.asarray(x * mask * scale), mask
 
 
 def dropout_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
@@ -104,7 +104,7 @@ def dropout_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray
     if p == 1.0:
         return np.zeros_like(dout)
     scale = np.asarray(1.0 / (1.0 - p), dtype=dout.dtype)
-    return dout * mask.astype(bool) * scale
+    return np.asarray(dout * mask.astype(bool) * scale)
 
 
 class Dropout(nn.Dropout):

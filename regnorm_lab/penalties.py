@@ -25,7 +25,11 @@ __all__ = ["l1_penalty", "l2_penalty", "elastic_net_penalty", "l1_grad", "l2_gra
 
 
 def _as_float_array(w: np.ndarray) -> np.ndarray:
-    """``w`` as a floating array (integers and bools become float64), without copying floats."""
+    """``w`` as a floating array (integers and bools become float64), without copying floats.
+
+    Results are wrapped in ``np.asarray(..., dtype=w.dtype)`` below because numpy
+    returns scalars, not 0-d arrays, from arithmetic on 0-d input.
+    """
     w = np.asarray(w)
     if not np.issubdtype(w.dtype, np.floating):
         w = w.astype(np.float64)
@@ -120,7 +124,7 @@ def l1_grad(w: np.ndarray, lam: float) -> np.ndarray:
     """
     lam = check_nonnegative("lam", lam)
     w = _as_float_array(w)
-    return (lam * np.sign(w)).astype(w.dtype, copy=False)
+    return np.asarray(lam * np.sign(w), dtype=w.dtype)
 
 
 def l2_grad(w: np.ndarray, lam: float) -> np.ndarray:
@@ -141,7 +145,7 @@ def l2_grad(w: np.ndarray, lam: float) -> np.ndarray:
     """
     lam = check_nonnegative("lam", lam)
     w = _as_float_array(w)
-    return ((2.0 * lam) * w).astype(w.dtype, copy=False)
+    return np.asarray((2.0 * lam) * w, dtype=w.dtype)
 
 
 def soft_threshold(w: np.ndarray, t: float) -> np.ndarray:
@@ -168,4 +172,4 @@ def soft_threshold(w: np.ndarray, t: float) -> np.ndarray:
     """
     t = check_nonnegative("t", t)
     w = _as_float_array(w)
-    return (np.sign(w) * np.maximum(np.abs(w) - t, 0.0)).astype(w.dtype, copy=False)
+    return np.asarray(np.sign(w) * np.maximum(np.abs(w) - t, 0.0), dtype=w.dtype)
