@@ -50,8 +50,9 @@ def min_max_scale(
 
     ``x_scaled = low + (x - min_train) * (high - low) / (max_train - min_train)``,
     with ``min_train`` and ``max_train`` taken per column from ``X_train``.
-    A constant training column (``max == min``) has its range taken as 1, as in
-    scikit-learn, so its training values map to ``low``.
+    A constant training column (``max == min``, or a range below 10 machine
+    epsilons) has its range taken as 1, as in scikit-learn, so its training
+    values map to ``low``.
 
     Args:
         X_train: Training features; not modified.
@@ -79,8 +80,10 @@ def min_max_scale(
 
     data_min = X_train.min(axis=0).astype(np.float64)
     data_range = X_train.max(axis=0).astype(np.float64) - data_min
-    # A constant column would divide by zero; a range of 1 maps it to `low` (scikit-learn's rule).
-    data_range[data_range == 0.0] = 1.0
+    # A constant column would divide by zero; a range of 1 maps it to `low`. The
+    # threshold is scikit-learn's (ranges below 10 machine epsilons count as 0), which
+    # also keeps (high - low) / range finite for ranges of subnormal size.
+    data_range[data_range < 10 * np.finfo(np.float64).eps] = 1.0
     scale = (high - low) / data_range
 
     def transform(X: np.ndarray) -> np.ndarray:
@@ -94,7 +97,9 @@ def z_score(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.nda
 
     ``x_scaled = (x - mean_train) / std_train`` with ``std`` the biased
     (``ddof=0``) standard deviation, as ``StandardScaler``. A constant training
-    column has its std taken as 1 (so its training values map to exactly 0).
+    column has its std taken as 1 (so its training values map to exactly 0);
+    so has a column whose variance is below its own rounding-error bound, as in
+    scikit-learn.
 
     Args:
         X_train: Training features; not modified.
@@ -115,12 +120,17 @@ def z_score(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.nda
     # float64 accumulation: a float32 mean of values near 1e4 is off by ~1e-3,
     # which is a large error once divided by a std near 1.
     mean, var = mean_var(X_train.astype(np.float64), axis=0, ddof=0)
-    # Decide constancy on the data itself, not on `var == 0`: the computed mean of
-    # identical values can be off by one ulp, which makes var tiny but nonzero.
+    # Decide constancy on the data, not on `var == 0`: the computed mean of identical
+    # values can be off by one ulp, which makes var tiny but nonzero.
     constant = X_train.min(axis=0) == X_train.max(axis=0)
+    mean[constant] = X_train[0, constant]  # exact, so the column maps to exactly 0
+    # Near-constant columns too: a variance below the bound on its own rounding error
+    # (scikit-learn's `_is_constant_feature` rule) is indistinguishable from 0, and
+    # dividing by its square root would blow rounding noise up to O(1) values or inf.
+    n, eps = X_train.shape[0], np.finfo(np.float64).eps
+    constant |= var <= n * eps * var + (n * mean * eps) ** 2
     std = np.sqrt(var)
     std[constant] = 1.0
-    mean[constant] = X_train[0, constant]  # exact, so the column maps to exactly 0
 
     def transform(X: np.ndarray) -> np.ndarray:
         return ((X - mean) / std).astype(out_dtype, copy=False)
