@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ._validation import check_nonnegative
+from .dropout import Dropout as SeededDropout
 
 __all__ = ["r2_score", "weight_penalty", "build_model"]
 
@@ -127,26 +128,7 @@ def _make_dropout(p: float, generator: torch.Generator | None) -> nn.Dropout:
     """``nn.Dropout(p)``, or its seeded subclass ``regnorm_lab.dropout.Dropout`` when a generator is given."""
     if generator is None:
         return nn.Dropout(p)
-    from . import dropout as _dropout_module  # late import: the dropout module is a sibling topic
-
-    seeded = getattr(_dropout_module, "Dropout", None)
-    if seeded is not None:
-        return seeded(p, generator=generator)
-    return _GeneratorDropout(p, generator=generator)
-
-
-class _GeneratorDropout(nn.Dropout):
-    """Stop-gap until ``regnorm_lab.dropout.Dropout`` exists: inverted dropout drawn from a generator."""
-
-    def __init__(self, p: float = 0.5, *, generator: torch.Generator) -> None:
-        super().__init__(p)
-        self.generator = generator
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - torch's own argument name
-        if not self.training or self.p == 0.0:
-            return input
-        keep = torch.rand(input.shape, generator=self.generator, device=input.device) >= self.p
-        return input * keep.to(input.dtype) / (1.0 - self.p)
+    return SeededDropout(p, generator=generator)
 
 
 def build_model(
