@@ -29,6 +29,7 @@ sys.path.insert(0, str(EXT_DIR))
 
 import colab_notebooks  # noqa: E402
 import offline_mathjax  # noqa: E402
+import quiet_console  # noqa: E402
 import regnorm_cache  # noqa: E402
 
 CONFIG = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
@@ -143,7 +144,7 @@ def test_jupyter_book_translates_config_as_intended():
     )
     assert sphinx_cfg["bibtex_bibfiles"] == ["book/references.bib"]
     assert "sphinxcontrib.bibtex" in sphinx_cfg["extensions"]
-    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax"):
+    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax", "quiet_console"):
         assert ext in sphinx_cfg["extensions"]
         assert (REPO_ROOT / CONFIG["sphinx"]["local_extensions"][ext] / f"{ext}.py").is_file()
     theme = sphinx_cfg["html_theme_options"]
@@ -430,3 +431,16 @@ def test_local_mathjax_3_is_installed():
     assert "MathJax" in entry
     assert re.search(r"3\.\d+\.\d+", entry), "expected MathJax 3"
     assert (dist / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def test_repeated_inline_scripts_are_dropped_once_each():
+    from sphinx.builders.html._assets import _JavaScript
+
+    thebe_builder = _JavaScript(None, body="const THEBE_JS_URL = 'x';")
+    thebe_registry = _JavaScript("", body="const THEBE_JS_URL = 'x';")  # the same script, registered again
+    other = _JavaScript(None, body="const y = 1;")
+    file_js = _JavaScript("_static/a.js")
+    file_js_async = _JavaScript("_static/a.js", **{"async": "async"})
+    kept = quiet_console.dedupe_scripts([file_js, thebe_builder, other, thebe_registry, file_js_async, file_js])
+    assert kept == [file_js, thebe_builder, other, file_js_async]
+    assert kept[1] is thebe_builder
