@@ -1,0 +1,63 @@
+"""nbgrader configuration of the regnorm-lab course (the course directory is this folder).
+
+Every path is computed from this file's location, so ``nbgrader`` and
+``python -m regnorm_lab.course`` work from any working directory and from a copy
+of the folder (the tests grade a copy in a temporary directory).
+
+Environment overrides (all optional):
+
+- ``REGNORM_EXCHANGE``: exchange root for ``nbgrader release_assignment``/``collect``
+  (default ``<exercises>/exchange``; never ``/usr/local/share``).
+- ``REGNORM_CELL_TIMEOUT``: seconds a single cell may run while autograding (default 60).
+"""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = COURSE_ROOT
+c.CourseDirectory.course_id = "regnorm-lab"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+c.CourseDirectory.assignment_id = ""
+# The status and grade reports the course CLI writes are not part of any assignment.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "reports"]
+
+c.Exchange.root = os.environ.get("REGNORM_EXCHANGE", os.path.join(COURSE_ROOT, "exchange"))
+c.Exchange.course_id = "regnorm-lab"
+
+# Execution while autograding: the course's own kernel (the .venv's python3), one
+# minute per cell, so an infinite loop costs a minute and is recorded, not fatal.
+c.Execute.kernel_name = "python3"
+c.Execute.timeout = int(os.environ.get("REGNORM_CELL_TIMEOUT", "60"))
+c.Execute.interrupt_on_timeout = True
+c.ExecutePreprocessor.timeout = c.Execute.timeout
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# A test cell a student deleted (or whose metadata they broke) is put back from the
+# gradebook and run, so deleting a failing test never turns it into a pass.
+c.OverwriteCells.add_missing_cells = True
+
+# Autograde pipeline = nbgrader's default plus StderrToStdout right after execution:
+# nbgrader scores a test cell 0 when it wrote to stderr, so a correct answer that
+# merely triggers a warning would lose its points. Errors still fail the cell.
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "regnorm_lab.course.preprocessors.StderrToStdout",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback pipeline = nbgrader's default plus HideHiddenTests: the autograded notebook
+# holds the hidden tests (restored from the gradebook); feedback shows only the
+# behaviour's name and our worded failure message for them.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "regnorm_lab.course.preprocessors.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,186 @@
+"""Write nbgrader source notebooks from a short list of cells (the assignment template).
+
+An assignment is described in ``exercises/authoring/<assignment>.py`` (outside
+``exercises/source/``, so nbgrader never copies the description into a release) by
+a module-level ``CELLS`` list built with the helpers below, plus, for the tests,
+``MISTAKES`` (function name -> a wrong answer) and ``SHORTCUTS`` (variant name ->
+(function name, delegating answer)). ``python -m regnorm_lab.course build-sources``
+turns it into ``exercises/source/<assignment>/<assignment>.ipynb``.
+
+Example::
+
+    CELLS = [
+        markdown("# ps01: penalties ..."),
+        setup(),
+        markdown("## l1_penalty ..."),
+        answer("l1_penalty", '''
+            def l1_penalty(w, lam):
+                ### BEGIN SOLUTION
+                return float(lam * np.abs(w).sum())
+                ### END SOLUTION
+        '''),
+        test("test_l1_penalty_forward", "l1_penalty matches lam * sum(|w|)", 2, '''
+            G.check_close(l1_penalty(np.array([1.0, -2.0]), 0.5), 1.5, "l1_penalty([1, -2], 0.5)")
+            ### BEGIN HIDDEN TESTS
+            ...
+            ### END HIDDEN TESTS
+        ''', function="l1_penalty"),
+    ]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import textwrap
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Literal
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+
+__all__ = [
+    "Cell",
+    "markdown",
+    "setup",
+    "answer",
+    "test",
+    "build_notebook",
+    "write_notebook",
+    "load_spec",
+    "build_source",
+    "SETUP_CODE",
+]
+
+CellKind = Literal["markdown", "setup", "answer", "test"]
+
+#: The read-only setup cell every assignment starts with.
+SETUP_CODE = """\
+# Setup (read-only): the libraries and the course's grading helpers.
+import numpy as np
+import regnorm_lab.grading as G"""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One notebook cell of an assignment.
+
+    Attributes:
+        kind: ``markdown`` (free text), ``setup`` (locked code), ``answer`` (the
+            student's code; ``grade_id`` is the contract function's name) or
+            ``test`` (a locked autograder test cell worth ``points``).
+        source: Cell text (dedented, stripped).
+        grade_id: nbgrader's id (required except for ``markdown``).
+        points: Points of a test cell.
+        function: The contract function a test cell checks (for the harness).
+    """
+
+    kind: CellKind
+    source: str
+    grade_id: str | None = None
+    points: float = 0.0
+    function: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _clean(source: str) -> str:
+    return textwrap.dedent(source).strip("\n")
+
+
+def markdown(source: str) -> Cell:
+    """A plain markdown cell."""
+    return Cell("markdown", _clean(source))
+
+
+def setup(source: str = SETUP_CODE, grade_id: str = "setup") -> Cell:
+    """The read-only setup cell (imports numpy and ``regnorm_lab.grading as G``)."""
+    return Cell("setup", _clean(source), grade_id=grade_id)
+
+
+def answer(name: str, source: str) -> Cell:
+    """An autograded-answer cell for contract function ``name`` (solution between markers)."""
+    return Cell("answer", _clean(source), grade_id=name, function=name)
+
+
+def test(grade_id: str, behaviour: str, points: float, source: str, *, function: str) -> Cell:
+    """A locked test cell checking ONE behaviour of ``function``.
+
+    The cell starts with ``# Test: <behaviour>`` (the feedback names a failed hidden test
+    by it) and ``G.assert_own_work(<function>, "<function>")``, so a delegating answer
+    fails every test of that function with the same clear message.
+    """
+    if not grade_id.startswith("test_"):
+        raise ValueError(f"grade_id must start with 'test_', got {grade_id!r}")
+    if points <= 0:
+        raise ValueError(f"points must be > 0, got {points!r}")
+    head = f"# Test: {behaviour}\nG.assert_own_work({function}, {function!r})\n"
+    return Cell("test", head + _clean(source), grade_id=grade_id, points=float(points), function=function)
+
+
+def _nbgrader_meta(cell: Cell) -> dict:
+    base = {"schema_version": 3, "task": False, "grade_id": cell.grade_id}
+    if cell.kind == "setup":
+        return {**base, "grade": False, "solution": False, "locked": True}
+    if cell.kind == "answer":
+        return {**base, "grade": False, "solution": True, "locked": False}
+    return {**base, "grade": True, "solution": False, "locked": True, "points": cell.points}
+
+
+def build_notebook(cells: list[Cell]) -> NotebookNode:
+    """An nbformat v4 notebook with valid nbgrader metadata for ``cells``.
+
+    Raises:
+        ValueError: duplicate ``grade_id`` values or a non-markdown cell without one.
+
+    Shape:
+        ``len(cells)`` cells, in order.
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    seen: set[str] = set()
+    for i, cell in enumerate(cells):
+        if cell.kind == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(cell.source, id=f"md-{i:02d}"))
+            continue
+        if not cell.grade_id:
+            raise ValueError(f"cells[{i}] ({cell.kind}) needs a grade_id")
+        if cell.grade_id in seen:
+            raise ValueError(f"grade_id {cell.grade_id!r} is used twice")
+        seen.add(cell.grade_id)
+        code = nbformat.v4.new_code_cell(cell.source, id=cell.grade_id.replace("_", "-"))
+        code.metadata["nbgrader"] = _nbgrader_meta(cell)
+        if cell.kind in ("setup", "test"):
+            # JupyterLab/Notebook 7 honour these: students cannot edit or delete locked cells
+            code.metadata["editable"] = False
+            code.metadata["deletable"] = False
+        nb.cells.append(code)
+    nbformat.validate(nb)
+    return nb
+
+
+def write_notebook(nb: NotebookNode, path: str | pathlib.Path) -> pathlib.Path:
+    """Write ``nb`` to ``path`` (creating folders); return the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def load_spec(course_root: str | pathlib.Path, assignment: str) -> ModuleType:
+    """Import ``<course_root>/authoring/<assignment>.py`` (it defines ``CELLS``, ``MISTAKES``, ``SHORTCUTS``)."""
+    path = pathlib.Path(course_root) / "authoring" / f"{assignment}.py"
+    if not path.exists():
+        raise ValueError(f"assignment {assignment!r} has no description at {path}")
+    spec = importlib.util.spec_from_file_location(f"_regnorm_spec_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def build_source(course_root: str | pathlib.Path, assignment: str) -> pathlib.Path:
+    """Build ``source/<assignment>/<assignment>.ipynb`` from ``authoring/<assignment>.py``."""
+    spec = load_spec(course_root, assignment)
+    nb = build_notebook(spec.CELLS)
+    return write_notebook(nb, pathlib.Path(course_root) / "source" / assignment / f"{assignment}.ipynb")
