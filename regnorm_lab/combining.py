@@ -180,24 +180,27 @@ def build_model(
     if p >= 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
 
+    def linear(n_in: int, n_out: int) -> nn.Linear:
+        if generator is None:
+            return nn.Linear(n_in, n_out)
+        # skip_init builds the layer without drawing from the global RNG, so a
+        # seeded model leaves torch's global random state exactly as it was.
+        layer = nn.utils.skip_init(nn.Linear, n_in, n_out)
+        with torch.no_grad():
+            _reset_linear(layer, generator)
+        return layer
+
     layers: list[nn.Module] = []
     if batch_norm:
         layers.append(nn.BatchNorm1d(n_features))
-    layers += [nn.Linear(n_features, hidden), nn.ReLU()]
+    layers += [linear(n_features, hidden), nn.ReLU()]
     if p > 0:
         layers.append(_make_dropout(p, generator))
-    layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+    layers += [linear(hidden, hidden), nn.ReLU()]
     if p > 0:
         layers.append(_make_dropout(p, generator))
-    layers.append(nn.Linear(hidden, 1))
-    model = nn.Sequential(*layers)
-
-    if generator is not None:
-        with torch.no_grad():
-            for layer in model:
-                if isinstance(layer, nn.Linear):
-                    _reset_linear(layer, generator)
-    return model
+    layers.append(linear(hidden, 1))
+    return nn.Sequential(*layers)
 
 
 def _check_positive_int(name: str, value: int) -> int:
