@@ -1044,6 +1044,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads while timing")
     parser.add_argument("--hot", action="store_true", help="reuse one input (caches stay hot) instead of rotating copies")
+    parser.add_argument("--png", default=None, help="also save the bandwidth bar chart to this file")
     ns = parser.parse_args(argv)
 
     device = pick_device(ns.device)
@@ -1060,6 +1061,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("ratios:")
     for line in summarize_ratios(rows):
         print("  " + line)
+    if ns.png:
+        import matplotlib
+
+        matplotlib.use("Agg")  # a file only: no display needed
+        ax = plot_bandwidth(rows, env=env)
+        ax.figure.tight_layout()
+        ax.figure.savefig(ns.png, dpi=120)
+        print(f"\nfigure: {ns.png}")
     return 0
 
 

@@ -490,3 +490,11 @@ def test_main_prints_a_report(capsys):
     assert "device_name" in out and "ratios:" in out
     assert "layer_norm" in out and "rms_norm" in out
     assert "bfloat16" not in out.split("ratios:")[1]
+
+
+def test_main_saves_the_figure(tmp_path, capsys):
+    png = tmp_path / "bw.png"
+    assert gt.main(["--device", "cpu", "--shapes", "8x16", "--dtypes", "float32", "--min-run-time", "0.003",
+                    "--hot", "--png", str(png)]) == 0
+    assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(png) in capsys.readouterr().out
