@@ -1,0 +1,532 @@
+"""Small, seeded experiments behind the regularization chapters (04, 09, 11, 12, 13).
+
+Every function runs real training (:func:`regnorm_lab.training.train_mlp`) or
+a real forward pass on synthetic data and returns plain data: a pandas
+``DataFrame`` with one row per run, or a small dataclass. The chapters print
+those numbers next to their figures, so a conclusion in the text can always be
+checked against the table it came from.
+
+Randomness: a run's init, batch order and dropout masks come from the
+``torch.Generator`` that ``train_mlp`` seeds with ``TrainConfig.seed``; data
+come from the caller's ``numpy.random.Generator``. No global seed is touched.
+
+Statistics: :func:`t_interval` and :func:`summarise_grid` report the mean
+over seeds with a Student-t confidence interval (the seeds are few, so the
+normal approximation would be too narrow); :func:`paired_effect` compares two
+levels of one factor seed by seed, which removes the run-to-run variation that
+both levels share (same initial weights for the same seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._validation import check_in_unit_interval, check_nonnegative, check_positive
+from .datasets import RegressionTask
+from .training import TrainConfig, TrainResult, train_mlp
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "weight_stats",
+    "run_row",
+    "learning_curves",
+    "penalty_sweep",
+    "combination_grid",
+    "t_interval",
+    "summarise_grid",
+    "paired_effect",
+    "VarianceShift",
+    "dropout_bn_variance_shift",
+]
+
+#: The configuration columns of the grids: one row of a grid is one run of these settings and a seed.
+CONFIG_COLUMNS: tuple[str, ...] = ("l1", "l2", "dropout", "batch_norm")
+
+
+def _linear_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The kernels that ``weight_penalty`` penalises: every ``nn.Linear`` weight."""
+    return [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def weight_stats(model: nn.Module, tol: float = 1e-3) -> dict[str, float]:
+    """Size and sparsity of a model's ``nn.Linear`` weights (the penalised kernels).
+
+    Why a tolerance for "zero": the course trains with Adam on the loss plus
+    ``l1 * sum|W|``. That is a *subgradient* method, so a weight pushed to zero
+    by L1 keeps jittering around it by about one step size instead of landing
+    on exactly 0 (only a proximal step such as ``soft_threshold`` does that).
+    A weight counts as zero when ``|w| < tol``.
+
+    Args:
+        model: any module; biases and normalisation parameters are ignored.
+        tol: magnitude below which a weight counts as zero, ``> 0``.
+
+    Returns:
+        ``{"weight_l1": sum|W|, "weight_l2": sqrt(sum W²), "sparsity": fraction
+        of weights with |w| < tol, "dead_inputs": fraction of input features
+        whose first-layer weights are all below tol}`` over all kernels.
+
+    Raises:
+        ValueError: ``tol`` is not positive.
+
+    Shape:
+        Scalars (Python floats).
+    """
+    tol = check_positive("tol", tol)
+    weights = _linear_weights(model)
+    if not weights:
+        return {"weight_l1": 0.0, "weight_l2": 0.0, "sparsity": 0.0, "dead_inputs": 0.0}
+    flat = torch.cat([w.reshape(-1) for w in weights]).to(torch.float64)
+    first = weights[0].abs()  # (hidden, n_features): a dead input has a whole column below tol
+    return {
+        "weight_l1": float(flat.abs().sum()),
+        "weight_l2": float(flat.pow(2).sum().sqrt()),
+        "sparsity": float((flat.abs() < tol).double().mean()),
+        "dead_inputs": float((first < tol).all(dim=0).double().mean()),
+    }
+
+
+def run_row(result: TrainResult, tol: float = 1e-3) -> dict[str, float]:
+    """One flat row describing a finished run: its config, R² numbers and weight statistics.
+
+    Args:
+        result: what :func:`~regnorm_lab.training.train_mlp` returned.
+        tol: zero tolerance passed to :func:`weight_stats`.
+
+    Returns:
+        ``result.summary()`` (the config fields, ``final_train_r2``,
+        ``final_val_r2``, ``best_val_r2``, ``gap``) plus ``final_val_mse`` and
+        the :func:`weight_stats` entries.
+
+    Shape:
+        A dict of scalars.
+    """
+    row = dict(result.summary())
+    row["final_val_mse"] = result.history.val_loss[-1]
+    row.update(weight_stats(result.model, tol))
+    return row
+
+
+def learning_curves(
+    task: RegressionTask,
+    configs: Mapping[str, TrainConfig],
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Train one model per labelled config and return their per-epoch curves in long form.
+
+    Args:
+        task: the data, shared by every run.
+        configs: label -> configuration (e.g. ``{"no penalty": ..., "L2 1e-3": ...}``).
+        progress: show a tqdm bar over runs.
+
+    Returns:
+        Columns ``label, epoch, train_r2, val_r2, train_loss, val_loss``: one
+        row per (label, epoch), epochs counted from 1, labels in input order.
+
+    Shape:
+        ``len(configs) * epochs`` rows (epochs of each config).
+    """
+    frames = []
+    for label, config in tqdm(list(configs.items()), desc="runs", disable=not progress):
+        h = train_mlp(task, config).history
+        frames.append(
+            pd.DataFrame(
+                {
+                    "label": label,
+                    "epoch": np.arange(1, len(h.val_r2) + 1),
+                    "train_r2": h.train_r2,
+                    "val_r2": h.val_r2,
+                    "train_loss": h.train_loss,
+                    "val_loss": h.val_loss,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _check_values(name: str, values: Iterable[float], upper: float | None = None) -> list[float]:
+    """A non-empty list of non-negative floats (below ``upper`` when given), or ``ValueError`` naming ``name``."""
+    out = [check_nonnegative(name, v) for v in values]
+    if not out:
+        raise ValueError(f"{name} must contain at least one value")
+    if upper is not None and any(v >= upper for v in out):
+        raise ValueError(f"{name} must be below {upper}, got {out!r}")
+    return out
+
+
+def _check_seeds(seeds: Iterable[int]) -> list[int]:
+    out = list(seeds)
+    if not out or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in out):
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct, got {out!r}")
+    return [int(s) for s in out]
+
+
+def penalty_sweep(
+    task: RegressionTask,
+    strengths: Sequence[float],
+    *,
+    kinds: Sequence[str] = ("l1", "l2"),
+    seeds: Sequence[int] = (0,),
+    base: TrainConfig | None = None,
+    tol: float = 1e-3,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Train at each penalty strength, for L1 and/or L2, and record fit and weight statistics.
+
+    Args:
+        task: the data.
+        strengths: penalty coefficients to try (Keras convention: added to the
+            loss as ``strength * sum|W|`` or ``strength * sum W²``); 0 is
+            allowed and is the unregularised baseline.
+        kinds: which penalties, each ``"l1"`` or ``"l2"``.
+        seeds: training seeds (init, batch order); one run per seed.
+        base: every other setting (default: ``TrainConfig()``); its ``l1``,
+            ``l2`` and ``seed`` are overwritten.
+        tol: zero tolerance of :func:`weight_stats`.
+        progress: tqdm bar over runs.
+
+    Returns:
+        One row per (kind, strength, seed): ``kind``, ``strength``, the
+        :func:`run_row` columns.
+
+    Raises:
+        ValueError: a negative strength, an unknown kind, or bad seeds.
+
+    Shape:
+        ``len(kinds) * len(strengths) * len(seeds)`` rows.
+    """
+    strengths = _check_values("strengths", strengths)
+    seeds = _check_seeds(seeds)
+    kinds = list(kinds)
+    if not kinds or any(k not in ("l1", "l2") for k in kinds):
+        raise ValueError(f"kinds must be a non-empty sequence of 'l1'/'l2', got {kinds!r}")
+    base = base or TrainConfig()
+    rows = []
+    grid = list(itertools.product(kinds, strengths, seeds))
+    for kind, strength, seed in tqdm(grid, desc="runs", disable=not progress):
+        config = dataclasses.replace(
+            base, l1=strength if kind == "l1" else 0.0, l2=strength if kind == "l2" else 0.0, seed=seed
+        )
+        rows.append({"kind": kind, "strength": strength, **run_row(train_mlp(task, config), tol)})
+    return pd.DataFrame(rows)
+
+
+def combination_grid(
+    task: RegressionTask,
+    *,
+    l1_values: Sequence[float] = (0.0, 1e-4, 1e-3, 1e-2),
+    l2_values: Sequence[float] = (0.0,),
+    dropout_values: Sequence[float] = (0.0, 0.1, 0.3),
+    batch_norm_values: Sequence[bool] = (False, True),
+    seeds: Sequence[int] = (0, 1, 2),
+    base: TrainConfig | None = None,
+    tol: float = 1e-3,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """The seed-003 experiment: every combination of L1, L2, dropout and input BatchNorm, over seeds.
+
+    Args:
+        task: the data, shared by every run.
+        l1_values: L1 kernel-penalty coefficients.
+        l2_values: L2 kernel-penalty coefficients.
+        dropout_values: drop probabilities of both hidden dropout layers, in ``[0, 1)``.
+        batch_norm_values: input BatchNorm off/on.
+        seeds: training seeds; the same seed gives the same initial weights
+            in every configuration, which :func:`paired_effect` exploits.
+        base: every other setting (default ``TrainConfig()``: Adam lr 0.01 as
+            in the question); its grid fields and ``seed`` are overwritten.
+        tol: zero tolerance of :func:`weight_stats`.
+        progress: tqdm bar over runs.
+
+    Returns:
+        One row per run with the :data:`CONFIG_COLUMNS`, ``seed``,
+        ``final_train_r2``, ``final_val_r2``, ``best_val_r2``, ``gap``,
+        ``final_val_mse``, ``weight_l1``, ``weight_l2``, ``sparsity``,
+        ``dead_inputs`` (and the remaining ``TrainConfig`` fields).
+
+    Raises:
+        ValueError: a negative coefficient, a dropout outside ``[0, 1)``, an
+            empty value list, or bad seeds (the message names the argument).
+
+    Shape:
+        ``len(l1_values) * len(l2_values) * len(dropout_values) *
+        len(batch_norm_values) * len(seeds)`` rows.
+    """
+    l1_values = _check_values("l1_values", l1_values)
+    l2_values = _check_values("l2_values", l2_values)
+    dropout_values = _check_values("dropout_values", dropout_values, upper=1.0)
+    batch_norm_values = [bool(b) for b in batch_norm_values]
+    if not batch_norm_values:
+        raise ValueError("batch_norm_values must contain at least one value")
+    seeds = _check_seeds(seeds)
+    base = base or TrainConfig()
+    grid = list(itertools.product(l1_values, l2_values, dropout_values, batch_norm_values, seeds))
+    rows = []
+    for l1, l2, p, bn, seed in tqdm(grid, desc="runs", disable=not progress):
+        config = dataclasses.replace(base, l1=l1, l2=l2, dropout=p, batch_norm=bn, seed=seed)
+        rows.append(run_row(train_mlp(task, config), tol))
+    return pd.DataFrame(rows)
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided Student-t confidence interval of a small sample.
+
+    ``mean ± t_{(1+c)/2, n-1} · s / sqrt(n)`` with ``s`` the sample standard
+    deviation (``ddof=1``): the interval for the mean of the distribution the
+    values were drawn from (here: over training seeds).
+
+    Args:
+        values: at least two finite numbers.
+        confidence: coverage ``c``, strictly between 0 and 1.
+
+    Returns:
+        ``(mean, low, high)``; ``low == high == mean`` when all values are equal.
+
+    Raises:
+        ValueError: fewer than two values, non-finite values, or ``confidence``
+            outside ``(0, 1)``.
+
+    Shape:
+        Input ``(n,)``; output three scalars.
+    """
+    c = check_in_unit_interval("confidence", confidence)
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.size < 2:
+        raise ValueError(f"values needs at least 2 numbers for a t-interval, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("values must be finite")
+    mean = float(x.mean())
+    half = float(stats.t.ppf(0.5 + c / 2.0, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def summarise_grid(
+    df: pd.DataFrame,
+    value: str = "final_val_r2",
+    by: Sequence[str] = CONFIG_COLUMNS,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Mean of ``value`` over seeds per configuration, with a Student-t confidence interval.
+
+    Args:
+        df: a grid such as :func:`combination_grid` returns (one row per run).
+        value: the column to summarise.
+        by: the configuration columns; every other column is averaged away.
+        confidence: coverage of the interval.
+
+    Returns:
+        One row per configuration, sorted by ``by``: the ``by`` columns,
+        ``n`` (runs), ``mean``, ``std`` (``ddof=1``), ``ci_low``, ``ci_high``,
+        ``half_width``.
+
+    Raises:
+        ValueError: ``value`` or a ``by`` column is missing, or a configuration
+            has fewer than two runs.
+
+    Shape:
+        ``(number of configurations, len(by) + 6)``.
+    """
+    missing = [c for c in [value, *by] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df has no column(s) {missing}; columns are {list(df.columns)}")
+    rows = []
+    for key, group in df.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        mean, low, high = t_interval(group[value].to_numpy(), confidence)
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "n": len(group),
+                "mean": mean,
+                "std": float(group[value].std(ddof=1)),
+                "ci_low": low,
+                "ci_high": high,
+                "half_width": (high - low) / 2.0,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paired_effect(
+    df: pd.DataFrame,
+    factor: str,
+    baseline: object,
+    level: object,
+    value: str = "final_val_r2",
+    by: Sequence[str] = CONFIG_COLUMNS,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Effect of moving ``factor`` from ``baseline`` to ``level``, seed by seed, within each other configuration.
+
+    For every setting of the other ``by`` columns, the difference
+    ``value(factor=level) - value(factor=baseline)`` is taken for each seed
+    present at both levels, and :func:`t_interval` is applied to those
+    differences. Pairing by seed cancels what the two runs share (their
+    initial weights), so the interval is usually much narrower than the
+    difference of two unpaired intervals.
+
+    Args:
+        df: a grid with a ``seed`` column and the ``by`` columns.
+        factor: one of ``by``, e.g. ``"l1"``.
+        baseline: the reference level of ``factor``.
+        level: the level compared with it.
+        value: the column compared.
+        by: the configuration columns.
+        confidence: coverage of the interval.
+
+    Returns:
+        One row per setting of the other ``by`` columns: those columns,
+        ``n`` (paired seeds), ``mean`` difference, ``ci_low``, ``ci_high``.
+
+    Raises:
+        ValueError: ``factor`` not in ``by``, a missing column, or fewer than
+            two paired seeds somewhere.
+
+    Shape:
+        ``(number of other settings, len(by) - 1 + 4)``.
+    """
+    if factor not in by:
+        raise ValueError(f"factor must be one of {list(by)}, got {factor!r}")
+    missing = [c for c in [value, "seed", *by] if c not in df.columns]
+    if missing:
+        raise ValueError(f"df has no column(s) {missing}")
+    others = [c for c in by if c != factor]
+    a = df[df[factor] == baseline].set_index([*others, "seed"])[value]
+    b = df[df[factor] == level].set_index([*others, "seed"])[value]
+    diff = (b - a).dropna()  # aligned on (other settings, seed): the pairing
+    rows = []
+    for key, group in diff.groupby(level=list(range(len(others))), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        mean, low, high = t_interval(group.to_numpy(), confidence)
+        rows.append({**dict(zip(others, key)), "n": len(group), "mean": mean, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class VarianceShift:
+    """What a BatchNorm layer sees when dropout comes before it (the "variance shift").
+
+    Attributes:
+        p: drop probability of the dropout layer.
+        order: ``"dropout->bn"`` or ``"bn->dropout"``.
+        running_var: the BN layer's running variance after training-mode
+            batches (what it will divide by in eval mode), per unit.
+        eval_var: the variance of the same BN input in eval mode (no dropout),
+            per unit.
+        eval_out_var: variance of the BN *output* in eval mode, per unit (1
+            when there is no shift, since BN's affine map starts at identity).
+
+    Shape:
+        Each array field: ``(n_units,)``.
+    """
+
+    p: float
+    order: str
+    running_var: np.ndarray
+    eval_var: np.ndarray
+    eval_out_var: np.ndarray
+
+    @property
+    def ratio(self) -> float:
+        """Mean over units of ``eval_var / running_var``: 1 means no shift."""
+        return float(np.mean(self.eval_var / self.running_var))
+
+
+def dropout_bn_variance_shift(
+    p: float,
+    *,
+    order: str = "dropout->bn",
+    n_in: int = 64,
+    n_units: int = 32,
+    batch_size: int = 128,
+    n_batches: int = 200,
+    generator: torch.Generator,
+) -> VarianceShift:
+    """Measure the train/eval variance shift of a BatchNorm that follows dropout (Li et al. 2019).
+
+    The block is ``x -> Dropout(p) -> Linear(n_in, n_units) -> BatchNorm1d``
+    (``order="dropout->bn"``) or ``x -> Linear -> BatchNorm1d -> Dropout(p)``
+    (``"bn->dropout"``, the usual fix), with inputs ``x = relu(z)``,
+    ``z ~ N(0, 1)`` independent: non-negative, like the hidden activations
+    that dropout normally sees. ``n_batches`` training-mode batches set the
+    BN running statistics (momentum ``None``: a cumulative average, so the
+    estimate is not noisy); then one large eval-mode batch measures the
+    variance that actually reaches the BN layer.
+
+    With inverted dropout the kept units are scaled by ``1/(1-p)``, so in
+    training the BN input has a larger variance than in eval mode, where
+    dropout is off; BN divides eval activations by the training variance and
+    shrinks them.
+
+    Args:
+        p: drop probability, in ``[0, 1)``.
+        order: where dropout sits, ``"dropout->bn"`` or ``"bn->dropout"``.
+        n_in: input width.
+        n_units: BN width (the measured units).
+        batch_size: rows per training batch, ``>= 2``.
+        n_batches: training-mode batches, ``>= 1``.
+        generator: the only source of randomness (weights, inputs, masks).
+
+    Returns:
+        A :class:`VarianceShift`.
+
+    Raises:
+        ValueError: ``p`` outside ``[0, 1)``, an unknown ``order``, or a size below its minimum.
+
+    Shape:
+        Arrays in the result: ``(n_units,)``.
+    """
+    p = check_in_unit_interval("p", p)
+    if p >= 1.0:
+        raise ValueError(f"p must be below 1 (p=1 drops everything), got {p!r}")
+    if order not in ("dropout->bn", "bn->dropout"):
+        raise ValueError(f"order must be 'dropout->bn' or 'bn->dropout', got {order!r}")
+    for name, v, lo in (("n_in", n_in, 1), ("n_units", n_units, 1), ("batch_size", batch_size, 2), ("n_batches", n_batches, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    from .dropout import Dropout  # the seeded nn.Dropout subclass
+
+    linear = nn.Linear(n_in, n_units)
+    bound = 1.0 / math.sqrt(n_in)
+    with torch.no_grad():  # torch's default init range, drawn from our generator
+        linear.weight.uniform_(-bound, bound, generator=generator)
+        linear.bias.uniform_(-bound, bound, generator=generator)
+    bn = nn.BatchNorm1d(n_units, momentum=None)
+    drop = Dropout(p, generator=generator)
+    pre_bn = nn.Sequential(drop, linear) if order == "dropout->bn" else linear
+    post_bn: nn.Module = nn.Identity() if order == "dropout->bn" else drop
+
+    def draw(n: int) -> torch.Tensor:
+        return torch.relu(torch.randn(n, n_in, generator=generator))
+
+    with torch.no_grad():
+        pre_bn.train(), bn.train(), post_bn.train()
+        for _ in range(n_batches):
+            post_bn(bn(pre_bn(draw(batch_size))))
+        pre_bn.eval(), bn.eval(), post_bn.eval()
+        x = draw(20 * batch_size)
+        h = pre_bn(x)
+        out = post_bn(bn(h))
+    return VarianceShift(
+        p=p,
+        order=order,
+        running_var=bn.running_var.double().numpy().copy(),
+        eval_var=h.double().var(dim=0, unbiased=True).numpy(),
+        eval_out_var=out.double().var(dim=0, unbiased=True).numpy(),
+    )
