@@ -31,16 +31,24 @@ __all__ = [
 ]
 
 
-def _normalize(x: np.ndarray, axis: int | tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(x_hat, inv_std)`` normalising ``x`` over ``axis``, two-pass as in :mod:`regnorm_lab.stats`.
+def _normalize_rows(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_hat, inv_std)`` normalising each row of ``x`` over its last axis.
 
-    ``inv_std`` keeps the reduced axes (length 1) so that it broadcasts against ``x``.
+    Every norm in this module normalises over trailing axes, so callers reshape
+    to rows first. Two passes as in :mod:`regnorm_lab.stats`: the mean (with a
+    float64 accumulator for narrow floats: the float32 row sums of values near
+    1e4 would be off by about one float32 spacing of the data), then the
+    variance from the centred values, where float32 is accurate. ``inv_std``
+    has shape ``(..., 1)`` so that it broadcasts against ``x``.
+
+    Shape:
+        x, x_hat: ``(..., m)``; inv_std: ``(..., 1)``.
     """
-    # float64 accumulator for the mean of narrow floats (see regnorm_lab.stats).
     acc = np.float64 if x.dtype.itemsize < 8 else None
-    mean = x.mean(axis=axis, keepdims=True, dtype=acc).astype(x.dtype, copy=False)
+    mean = x.mean(axis=-1, keepdims=True, dtype=acc).astype(x.dtype, copy=False)
     x_hat = np.subtract(x, mean)  # fresh array we own, normalised in place below
-    var = np.square(x_hat).mean(axis=axis, keepdims=True)
+    # einsum sums the squares row by row without materialising x_hat**2.
+    var = np.einsum("...m,...m->...", x_hat, x_hat)[..., None] / x.shape[-1]
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat *= inv_std
     return x_hat, inv_std
@@ -79,7 +87,7 @@ def layernorm_forward(
     beta = _check_vector("beta", beta, d, "x.shape[-1]")
     x = x.astype(np.result_type(x, gamma, beta), copy=False)
 
-    x_hat, inv_std = _normalize(x, axis=-1, eps=eps)
+    x_hat, inv_std = _normalize_rows(x, eps)
     out = x_hat * gamma
     out += beta
     return out, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
@@ -111,11 +119,12 @@ def layernorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.nd
     dbeta = rows.sum(axis=0)
     dgamma = np.einsum("nd,nd->d", rows, x_hat.reshape(rows.shape))
 
-    g = dout * gamma  # fresh array we own: becomes dx in place
+    g = dout * gamma  # gradient with respect to x_hat; a fresh array that becomes dx in place
     mean_g = g.mean(axis=-1, keepdims=True)
     mean_gx = np.einsum("...d,...d->...", g, x_hat)[..., None] / g.shape[-1]
-    g -= mean_g
-    g -= x_hat * mean_gx
+    correction = np.multiply(x_hat, mean_gx)
+    correction += mean_g
+    g -= correction
     g *= inv_std
     return g, dgamma, dbeta
 
@@ -142,8 +151,9 @@ def instancenorm_forward(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     if x.ndim < 3:
         raise ValueError(f"x must be (N, C, H, W) (at least 3-D), got shape {x.shape}")
     eps = check_positive("eps", eps)
-    x_hat, _ = _normalize(x, axis=tuple(range(2, x.ndim)), eps=eps)
-    return x_hat
+    # (N, C, *S) -> (N, C, prod(S)): one row per (sample, channel) plane.
+    x_hat, _ = _normalize_rows(x.reshape(x.shape[0], x.shape[1], -1), eps)
+    return x_hat.reshape(x.shape)
 
 
 def groupnorm_forward(
@@ -189,7 +199,7 @@ def groupnorm_forward(
 
     # (N, C, *S) -> (N, G, C/G * prod(S)): one row per (sample, group).
     grouped = x.reshape(n, num_groups, -1)
-    x_hat, _ = _normalize(grouped, axis=-1, eps=eps)
+    x_hat, _ = _normalize_rows(grouped, eps)
     x_hat = x_hat.reshape(x.shape)
     per_channel = (1, c) + (1,) * (x.ndim - 2)  # broadcast (C,) over N and the positions
     out = x_hat * gamma.reshape(per_channel)
