@@ -566,6 +566,7 @@ def measure(
     label: str = "",
     callback: Callable[[int, float], None] | None = None,
     ring: Sequence[tuple[torch.Tensor, ...]] | None = None,
+    min_blocks: int = 5,
 ) -> benchmark.Measurement:
     """Time ``fn(*args)`` with ``torch.utils.benchmark.Timer`` after an untimed warm-up.
 
@@ -585,9 +586,13 @@ def measure(
         callback: passed to the Timer; called as ``callback(number, seconds)`` after each
             timed block of ``number`` calls.
         ring: argument tuples to rotate through; built from ``args`` and ``plan`` when None.
+        min_blocks: measure again (up to 3 more times) until at least this many timed
+            blocks exist: one slow call can fill ``min_run_time`` alone, and a median and
+            IQR of one sample say nothing about spread.
 
     Returns:
-        The ``torch.utils.benchmark.Measurement`` (``.median``, ``.iqr`` per call, in s).
+        The ``torch.utils.benchmark.Measurement`` (``.median``, ``.iqr`` per call, in s);
+        ``metadata["timed_calls"]`` counts the calls made inside timed blocks.
 
     Raises:
         ValueError: bad ``min_run_time``, ``method`` or ``warmup``.
@@ -600,6 +605,8 @@ def measure(
         raise ValueError(f"method must be 'blocked' or 'adaptive', got {method!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
         raise ValueError(f"warmup must be an integer >= 1 (the first call is never timed), got {warmup!r}")
+    if isinstance(min_blocks, bool) or not isinstance(min_blocks, int) or min_blocks < 1:
+        raise ValueError(f"min_blocks must be an integer >= 1, got {min_blocks!r}")
     runner = _Rotating(fn, ring if ring is not None else _ring(args, plan))
     for _ in range(warmup):
         runner()
@@ -611,11 +618,30 @@ def measure(
         num_threads=torch.get_num_threads(),
         description=label,
     )
-    if method == "blocked":
-        return timer.blocked_autorange(callback=callback, min_run_time=min_run_time)
-    return timer.adaptive_autorange(
-        threshold=0.1, min_run_time=min_run_time, max_run_time=max(10 * min_run_time, 1.0), callback=callback
-    )
+    timed_calls = 0
+
+    def count(number: int, seconds: float) -> None:
+        nonlocal timed_calls
+        timed_calls += number
+        if callback is not None:
+            callback(number, seconds)
+
+    parts: list[benchmark.Measurement] = []
+    for _ in range(4):
+        if method == "blocked":
+            parts.append(timer.blocked_autorange(callback=count, min_run_time=min_run_time))
+        else:
+            parts.append(timer.adaptive_autorange(
+                threshold=0.1, min_run_time=min_run_time, max_run_time=max(10 * min_run_time, 1.0), callback=count
+            ))
+        if sum(len(p.raw_times) for p in parts) >= min_blocks:
+            break
+    if len({p.number_per_run for p in parts}) == 1:
+        number, raw = parts[0].number_per_run, [t for p in parts for t in p.raw_times]
+    else:  # block sizes differed between attempts: keep per-call times, as Measurement.merge does
+        number, raw = 1, [t for p in parts for t in p.times]
+    return benchmark.Measurement(number_per_run=number, raw_times=raw, task_spec=parts[0].task_spec,
+                                 metadata={"timed_calls": timed_calls})
 
 
 # --------------------------------------------------------------------------- the report
@@ -662,7 +688,8 @@ class TimingRow:
 
 
 def _n_calls(m: benchmark.Measurement) -> int:
-    return int(m.number_per_run * len(m.raw_times))
+    meta = getattr(m, "metadata", None) or {}
+    return int(meta.get("timed_calls", m.number_per_run * len(m.raw_times)))
 
 
 def _max_abs_err(fn: Callable[..., torch.Tensor], ref: Callable[..., torch.Tensor], args: tuple[torch.Tensor, ...]) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import types
 
 import matplotlib
@@ -297,7 +298,7 @@ def test_measure_runs_the_callable_every_repetition():
     spy = _Counter(lambda x: x * 2.0)
     blocks: list[tuple[int, int]] = []
     plan = gt.plan_timing("cpu", cold_cache=False)
-    m = gt.measure(spy, (torch.ones(16),), plan, min_run_time=0.01, warmup=1,
+    m = gt.measure(spy, (torch.ones(16),), plan, min_run_time=0.01, warmup=1, min_blocks=1,
                    callback=lambda number, t: blocks.append((number, spy.calls)))
     assert len(blocks) == len(m.raw_times) >= 1
     # Between consecutive timed blocks the function ran exactly `number` times.
@@ -305,6 +306,22 @@ def test_measure_runs_the_callable_every_repetition():
         assert after - before == number
     timed = m.number_per_run * len(m.raw_times)
     assert spy.calls >= timed + 1  # plus the untimed warm-up (and the Timer's block-size probe)
+    assert m.metadata["timed_calls"] == timed == sum(number for number, _ in blocks)
+
+
+def test_measure_collects_at_least_min_blocks_for_slow_calls():
+    """One slow call fills min_run_time alone; measure() measures again until it has min_blocks samples."""
+    spy = _Counter(lambda x: (time.sleep(0.004), x)[1])
+    blocks: list[int] = []
+    plan = gt.plan_timing("cpu", cold_cache=False)
+    m = gt.measure(spy, (torch.ones(4),), plan, min_run_time=0.002, min_blocks=3,
+                   callback=lambda number, t: blocks.append(number))
+    assert len(m.raw_times) >= 3 and len(blocks) == len(m.raw_times)
+    assert m.metadata["timed_calls"] == sum(blocks)
+    assert m.median >= 0.004  # each call really slept
+    assert spy.calls >= m.metadata["timed_calls"] + 1
+    with pytest.raises(ValueError, match="min_blocks"):
+        gt.measure(spy, (torch.ones(4),), plan, min_blocks=0)
 
 
 def test_measure_rotates_through_cold_cache_copies():
