@@ -126,7 +126,9 @@ def test_float32_large_mean_is_stable(rng):
     out, *_ = batchnorm_forward(x, ones, zeros, zeros, ones)
     x64 = x.astype(np.float64)
     expected = (x64 - x64.mean(axis=0)) / np.sqrt(x64.var(axis=0) + 1e-5)
-    np.testing.assert_allclose(out, expected, atol=1e-3)
+    # float32 cannot hold the mean closer than half its spacing at 1e4 (4.9e-4);
+    # a float32 running sum over axis 0 is off by ~1e-2 here.
+    np.testing.assert_allclose(out, expected, atol=7e-4)
 
 
 # ---------------------------------------------------------------- numpy backward

@@ -78,7 +78,9 @@ def test_layernorm_float32_large_mean_is_stable(rng):
     assert out.dtype == np.float32
     x64 = x.astype(np.float64)
     expected = (x64 - x64.mean(axis=1, keepdims=True)) / np.sqrt(x64.var(axis=1, keepdims=True) + 1e-5)
-    np.testing.assert_allclose(out, expected, atol=1e-3)
+    # float32 cannot hold the mean closer than half its spacing at 1e4 (4.9e-4);
+    # an accurate reference stays within that, a float32 running sum does not.
+    np.testing.assert_allclose(out, expected, atol=7e-4)
 
 
 @settings(max_examples=40, deadline=None)
