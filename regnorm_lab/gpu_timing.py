@@ -1041,9 +1041,14 @@ def plot_bandwidth(rows: Sequence[TimingRow], ax: Any = None, env: dict[str, Any
     ax.set_ylabel("achieved GB/s (ideal bytes / median time)")
     device = rows[0].device
     name = f" ({env['device_name']})" if env and env.get("device_name") else ""
-    threads = f", {env['num_threads']} thread(s)" if env and env.get("device_type") == "cpu" else ""
+    threads = ""
+    if env and env.get("device_type") == "cpu":
+        n = env["num_threads"]
+        threads = f", {n} thread{'' if n == 1 else 's'}"
     ax.set_title(f"Normalization bandwidth on {device}{name}{threads}", fontsize=10)
-    ax.legend(fontsize=8)
+    # Head room above the tallest bar or ceiling line, so the legend does not cover them.
+    ax.set_ylim(0, 1.3 * max(r.gbps for r in rows))
+    ax.legend(fontsize=8, loc="upper left", ncols=len(impls) + 1)
     return ax
 
 
