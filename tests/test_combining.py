@@ -8,6 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.metrics import r2_score as sk_r2_score
 from torch import nn
 
@@ -252,3 +255,21 @@ def test_build_model_seeded_init_has_torch_default_distribution() -> None:
         assert w.mean().item() == pytest.approx(0.0, abs=0.01 * bound)
         b = layer.bias.detach()
         assert b.abs().max() <= bound and b.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.25)
+
+
+# --------------------------------------------------------------------------- property check
+
+
+_finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(2, 40), elements=_finite), st.data())
+def test_r2_score_matches_sklearn_property(y: np.ndarray, data: st.DataObject) -> None:
+    # A constant y is covered above; here sklearn's mean of equal floats may round
+    # to a tiny non-zero spread and give -1e31 where the exact answer is 0.
+    assume(np.ptp(y) > 1e-6)
+    pred = data.draw(arrays(np.float64, y.shape, elements=_finite))
+    expected = sk_r2_score(y, pred)
+    got = r2_score(torch.tensor(y), torch.tensor(pred))
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
