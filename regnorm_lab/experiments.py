@@ -46,6 +46,7 @@ __all__ = [
     "t_interval",
     "summarise_grid",
     "paired_effect",
+    "interaction_effect",
     "VarianceShift",
     "dropout_bn_variance_shift",
 ]
@@ -59,7 +60,7 @@ def _linear_weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-def weight_stats(model: nn.Module, tol: float = 1e-3) -> dict[str, float]:
+def weight_stats(model: nn.Module, tol: float = 1e-3, rel_tol: float = 1e-2) -> dict[str, float]:
     """Size and sparsity of a model's ``nn.Linear`` weights (the penalised kernels).
 
     Why a tolerance for "zero": the course trains with Adam on the loss plus
@@ -71,28 +72,38 @@ def weight_stats(model: nn.Module, tol: float = 1e-3) -> dict[str, float]:
     Args:
         model: any module; biases and normalisation parameters are ignored.
         tol: magnitude below which a weight counts as zero, ``> 0``.
+        rel_tol: for ``rel_sparsity``, a weight counts as zero when it is
+            below ``rel_tol`` times the largest magnitude in its own layer, ``> 0``.
 
     Returns:
         ``{"weight_l1": sum|W|, "weight_l2": sqrt(sum W²), "sparsity": fraction
-        of weights with |w| < tol, "dead_inputs": fraction of input features
-        whose first-layer weights are all below tol}`` over all kernels.
+        of weights with |w| < tol, "rel_sparsity": fraction of weights below
+        rel_tol times their layer's largest |w|, "dead_inputs": fraction of
+        input features whose first-layer weights are all below tol}`` over all
+        kernels. ``rel_sparsity`` does not change when all weights are scaled
+        by the same factor.
 
     Raises:
-        ValueError: ``tol`` is not positive.
+        ValueError: ``tol`` or ``rel_tol`` is not positive.
 
     Shape:
         Scalars (Python floats).
     """
     tol = check_positive("tol", tol)
+    rel_tol = check_positive("rel_tol", rel_tol)
     weights = _linear_weights(model)
     if not weights:
-        return {"weight_l1": 0.0, "weight_l2": 0.0, "sparsity": 0.0, "dead_inputs": 0.0}
+        return {"weight_l1": 0.0, "weight_l2": 0.0, "sparsity": 0.0, "rel_sparsity": 0.0, "dead_inputs": 0.0}
     flat = torch.cat([w.reshape(-1) for w in weights]).to(torch.float64)
     first = weights[0].abs()  # (hidden, n_features): a dead input has a whole column below tol
+    # Scale-free sparsity: shrinking every weight by the same factor (what L2 tends to do) leaves it
+    # unchanged, setting some weights to zero (what L1 does) raises it.
+    rel = torch.cat([(w.abs() < rel_tol * w.abs().max()).reshape(-1) for w in weights]).double()
     return {
         "weight_l1": float(flat.abs().sum()),
         "weight_l2": float(flat.pow(2).sum().sqrt()),
         "sparsity": float((flat.abs() < tol).double().mean()),
+        "rel_sparsity": float(rel.mean()),
         "dead_inputs": float((first < tol).all(dim=0).double().mean()),
     }
 
@@ -415,6 +426,71 @@ def paired_effect(
         key = key if isinstance(key, tuple) else (key,)
         mean, low, high = t_interval(group.to_numpy(), confidence)
         rows.append({**dict(zip(others, key)), "n": len(group), "mean": mean, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+def interaction_effect(
+    df: pd.DataFrame,
+    first: tuple[str, object, object],
+    second: tuple[str, object, object],
+    value: str = "final_val_r2",
+    by: Sequence[str] = CONFIG_COLUMNS,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Is the effect of one factor the same whatever the other? The seed-by-seed difference of differences.
+
+    With ``first = (A, a0, a1)`` and ``second = (B, b0, b1)`` the contrast of
+    one seed is ``[v(a1, b1) - v(a0, b1)] - [v(a1, b0) - v(a0, b0)]``: how much
+    the effect of A changes when B is switched on. 0 means the effects add;
+    a negative value means that together they do less than the sum of their
+    separate effects (they overlap), a positive one that they help each
+    other. :func:`t_interval` is taken over seeds, within each setting of the
+    remaining ``by`` columns.
+
+    Args:
+        df: a grid with a ``seed`` column and the ``by`` columns.
+        first: ``(factor, baseline, level)`` of the first factor.
+        second: ``(factor, baseline, level)`` of the second factor.
+        value: the column compared.
+        by: the configuration columns.
+        confidence: coverage of the interval.
+
+    Returns:
+        One row per setting of the remaining ``by`` columns: those columns,
+        ``n`` (seeds with all four runs), ``mean``, ``ci_low``, ``ci_high``.
+
+    Raises:
+        ValueError: a factor not in ``by``, both factors the same, or fewer
+            than two complete seeds somewhere.
+
+    Shape:
+        ``(number of remaining settings, len(by) - 2 + 4)``.
+    """
+    (fa, a0, a1), (fb, b0, b1) = first, second
+    if fa == fb:
+        raise ValueError(f"first and second must name different factors, got {fa!r} twice")
+    if fa not in by:
+        raise ValueError(f"first factor must be one of {list(by)}, got {fa!r}")
+    if fb not in by:
+        raise ValueError(f"second factor must be one of {list(by)}, got {fb!r}")
+    # The effect of A at each level of B (paired by seed), then their difference, again paired by seed.
+    rest = [c for c in by if c not in (fa, fb)]
+    effects = []
+    for b in (b0, b1):
+        sub = df[df[fb] == b]
+        x = sub[sub[fa] == a0].set_index([*rest, "seed"])[value]
+        y = sub[sub[fa] == a1].set_index([*rest, "seed"])[value]
+        effects.append(y - x)
+    contrast = (effects[1] - effects[0]).dropna()
+    rows = []
+    if not rest:
+        groups = [((), contrast)]
+    else:
+        groups = list(contrast.groupby(level=list(range(len(rest))), sort=True))
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        mean, low, high = t_interval(group.to_numpy(), confidence)
+        rows.append({**dict(zip(rest, key)), "n": len(group), "mean": mean, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
 

@@ -21,6 +21,7 @@ from regnorm_lab.experiments import (
     CONFIG_COLUMNS,
     combination_grid,
     dropout_bn_variance_shift,
+    interaction_effect,
     learning_curves,
     paired_effect,
     penalty_sweep,
@@ -53,11 +54,32 @@ def test_weight_stats_matches_hand_computed_norms_and_ignores_biases():
     assert s["weight_l2"] == pytest.approx(math.sqrt(9 + 16 + 0.0005**2 + 144))
     assert s["sparsity"] == pytest.approx(3 / 6)  # two exact zeros and 0.0005 < tol
     assert s["dead_inputs"] == pytest.approx(1 / 2)
+    # relative: layer 0 max 4 -> zeros below 0.04 (two exact zeros); layer 2 max 12 -> 0.0005 counts
+    assert s["rel_sparsity"] == pytest.approx(3 / 6)
+
+
+def test_rel_sparsity_is_scale_free_but_sees_zeros():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.arange(1.0, 13.0).reshape(3, 4))
+        model[1].weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+    before = weight_stats(model)
+    with torch.no_grad():
+        for m in model:
+            m.weight.mul_(1e-5)  # uniform shrinkage: absolute sparsity jumps, relative does not move
+    shrunk = weight_stats(model)
+    assert before["rel_sparsity"] == shrunk["rel_sparsity"] == 0.0
+    assert shrunk["sparsity"] == 1.0
+    with torch.no_grad():
+        model[0].weight[0].zero_()
+    assert weight_stats(model)["rel_sparsity"] == pytest.approx(4 / 15)
 
 
 def test_weight_stats_rejects_nonpositive_tol():
     with pytest.raises(ValueError, match="tol"):
         weight_stats(nn.Linear(2, 2), tol=0.0)
+    with pytest.raises(ValueError, match="rel_tol"):
+        weight_stats(nn.Linear(2, 2), rel_tol=-1.0)
 
 
 # --- t_interval / summarise_grid -----------------------------------------------------------------
@@ -134,6 +156,27 @@ def test_paired_effect_cancels_the_shared_seed_effect():
     assert list(eff.n) == [4, 4]
     np.testing.assert_allclose(eff["mean"], [0.1, 0.3])
     np.testing.assert_allclose(eff.ci_high - eff.ci_low, [0.0, 0.0], atol=1e-12)
+
+
+def test_interaction_effect_is_the_difference_of_paired_effects():
+    # Same construction: dropout adds 0.1 without L1 and 0.3 with it, so the interaction is +0.2 exactly,
+    # whatever the per-seed offsets; swapping the roles of the factors gives the same contrast.
+    rows = []
+    for l1 in (0.0, 0.1):
+        for p in (0.0, 0.5):
+            for bn in (False, True):
+                for seed, off in enumerate([5.0, -3.0, 1.0]):
+                    effect = (0.1 + (0.2 if l1 else 0.0)) if p else 0.0
+                    rows.append({"l1": l1, "l2": 0.0, "dropout": p, "batch_norm": bn, "seed": seed, "final_val_r2": off + effect + bn})
+    df = pd.DataFrame(rows)
+    out = interaction_effect(df, ("dropout", 0.0, 0.5), ("l1", 0.0, 0.1))
+    assert list(out.batch_norm) == [False, True]
+    np.testing.assert_allclose(out["mean"], [0.2, 0.2])
+    np.testing.assert_allclose(out.ci_high - out.ci_low, [0.0, 0.0], atol=1e-12)
+    swapped = interaction_effect(df, ("l1", 0.0, 0.1), ("dropout", 0.0, 0.5))
+    np.testing.assert_allclose(swapped["mean"], out["mean"])
+    with pytest.raises(ValueError, match="different"):
+        interaction_effect(df, ("l1", 0.0, 0.1), ("l1", 0.0, 0.1))
 
 
 def test_paired_effect_rejects_unknown_factor(rng):
