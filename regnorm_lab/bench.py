@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     results = bench_norms(args.n, args.d, args.min_run_time, args.rounds)
-    print(f"forward + backward, float32 ({args.n} x {args.d}), 1 thread; numpy {np.__version__}, torch {torch.__version__}")
+    print(f"forward + backward, float32 ({args.n} x {args.d}), 1 thread")
+    print(f"numpy {np.__version__}, torch {torch.__version__}")
     print("best median of alternating rounds; the ratio is the headline (goal for batch norm: <= 2.5)")
     print(f"{'operation':<12} {'reference/torch':>16} {'reference ms':>13} {'torch ms':>9}")
     for r in results:
