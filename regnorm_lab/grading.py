@@ -106,10 +106,10 @@ def tolerances(*arrays: Any) -> tuple[float, float]:
     """
     for a in arrays:
         dt = _getattr(a, "dtype", None)
-        if dt is not None and dt.kind == "f" and dt.itemsize <= 4:
-            return TOLERANCES["float32"]
-        # torch tensors expose dtype without numpy semantics
+        # torch dtypes have no numpy .kind; compare them by name
         if dt is not None and _str(dt) in ("torch.float32", "torch.float16", "torch.bfloat16"):
+            return TOLERANCES["float32"]
+        if dt is not None and _getattr(dt, "kind", "") == "f" and dt.itemsize <= 4:
             return TOLERANCES["float32"]
     return TOLERANCES["float64"]
 
@@ -168,11 +168,11 @@ def check_close(
     bound = _add(atol, _multiply(rtol, _fabs(e)))
     ok = _logical_or(both_nan, _less_equal(diff, bound))  # NaN in one side only compares False
     if not _bool(ok.all()):
+        if a.ndim == 0:
+            _fail(f"{what}: expected {_float(e):.10g}, got {_float(a):.10g}")
         bad = (~ok).nonzero()
         first = tuple(int(i[0]) for i in bad)
         n_bad = int((~ok).sum())
-        if a.ndim == 0:
-            _fail(f"{what}: expected {_float(e):.10g}, got {_float(a):.10g}")
         _fail(
             f"{what}: {n_bad} of {a.size} values differ from the expected ones "
             f"(first at index {first}: expected {_float(e[first]):.10g}, got {_float(a[first]):.10g}; "
@@ -462,7 +462,10 @@ def _static_findings(func: Any, matcher: _Matcher, forbidden: Mapping[str, objec
         return []
     found: list[str] = []
     glb = _getattr(target, "__globals__", {})
-    leaf_names = {d.rsplit(".", 1)[-1]: d for d in forbidden if "." in d}
+    leaf_names: dict[str, list[str]] = {}
+    for d in forbidden:
+        if "." in d:
+            leaf_names.setdefault(d.rsplit(".", 1)[-1], []).append(d)
     for c in _iter_codes(code):
         names = set(c.co_names)
         if "regnorm_lab" in names:
@@ -475,8 +478,7 @@ def _static_findings(func: Any, matcher: _Matcher, forbidden: Mapping[str, objec
             else:
                 # an attribute name: forbidden if it is the leaf of a forbidden path whose
                 # module the function also refers to (e.g. ``F.dropout`` with F = torch.nn.functional)
-                dotted = leaf_names.get(n)
-                if dotted is not None:
+                for dotted in leaf_names.get(n, ()):
                     for m in names:
                         mod = glb.get(m)
                         if _isinstance(mod, _types.ModuleType) and dotted.startswith(mod.__name__ + "."):
@@ -628,8 +630,8 @@ def _sample_calls() -> dict[str, Callable[[Callable[..., Any]], Any]]:
         "layernorm_forward": lambda f: f(x2, _np.ones(4), _np.zeros(4)),
         "instancenorm_forward": lambda f: f(x4),
         "groupnorm_forward": lambda f: f(x4, 2, _np.ones(4), _np.zeros(4)),
-        "batchnorm_backward": lambda f: f(x2, reference("batchnorm_forward")(x2, _np.ones(4), _np.zeros(4), _np.zeros(4), _np.ones(4))[1]),
-        "layernorm_backward": lambda f: f(x2, reference("layernorm_forward")(x2, _np.ones(4), _np.zeros(4))[1]),
+        # No default for batchnorm_backward / layernorm_backward: their cache comes from the
+        # student's own forward, so their test cells pass ``call=`` (see ps04/ps05).
     }
     try:
         calls.update(torch_calls())

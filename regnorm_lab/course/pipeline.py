@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("regnorm_lab.course")
-_FAILED_STUDENT = re.compile(r"There was an error processing assignment '([^']*)' for student '([^']*)'")
 
 
 def default_course_root() -> pathlib.Path:
@@ -253,8 +252,15 @@ def autograde(
             result = api.autograde(assignment, "*", force=force, create=True)
         if not result.get("success", False):
             text = result.get("log", "") + result.get("error", "")
-            failed_ids = {m.group(2) for m in _FAILED_STUDENT.finditer(text)} or set(gradable)
-            for student in tqdm(sorted(failed_ids), desc=f"retry {assignment}", disable=not progress):
+            chunks = _error_chunks(text, root, assignment)
+            # nbgrader removes the output of a student it failed on; a failure that stopped
+            # the whole run leaves later students without output too: retry those one by one,
+            # except a dead kernel, which a rerun would only kill again
+            not_done = [s for s in gradable if not (root / "autograded" / s / assignment).exists()]
+            for student in tqdm(not_done, desc=f"retry {assignment}", disable=not progress):
+                if _classify_log(chunks.get(student, "")) == "kernel_died":
+                    failed[student] = chunks[student]
+                    continue
                 single = api.autograde(assignment, student, force=True, create=True)
                 if not single.get("success", False):
                     failed[student] = single.get("log", "") + single.get("error", "")
@@ -290,6 +296,19 @@ def autograde(
     ordered = [statuses[s] for s in students]
     write_status(root / "reports" / f"{assignment}_status.csv", ordered)
     return ordered
+
+
+def _error_chunks(log_text: str, root: pathlib.Path, assignment: str) -> dict[str, str]:
+    """Split nbgrader's log into the error report of each failing student (keyed by student id)."""
+    chunks: dict[str, str] = {}
+    marker = "There was an error processing assignment: "
+    parts = log_text.split(marker)
+    for part in parts[1:]:
+        first = part.split("\n", 1)[0].strip()
+        m = re.search(r"submitted[\\/]([^\\/]+)[\\/]" + re.escape(assignment), first)
+        if m:
+            chunks[m.group(1)] = part
+    return chunks
 
 
 def _last_error_line(text: str) -> str:

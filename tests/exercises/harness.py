@@ -16,7 +16,6 @@ The answers of a variant are a dict ``{function name: answer cell source}``;
 from __future__ import annotations
 
 import html
-import json
 import pathlib
 import re
 import shutil
@@ -33,6 +32,9 @@ EXERCISES = REPO / "exercises"
 GENERATED = ("release", "submitted", "autograded", "feedback", "gradebook.db", "exchange", "reports", "downloaded", "grades.csv")
 
 __all__ = [
+    "Graded",
+    "grade_variants",
+    "standard_variants",
     "copy_course",
     "release",
     "autograde",
@@ -166,5 +168,108 @@ def text_of_feedback(path: pathlib.Path) -> str:
 
 def text_of_notebook(path: pathlib.Path) -> str:
     """Every cell source and output text of a notebook, for leak checks."""
-    data = json.loads(path.read_text())
-    return json.dumps(data, ensure_ascii=False)
+    nb = nbformat.read(str(path), as_version=4)
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            parts.append(str(out.get("text", "")))
+            parts.append(str(out.get("evalue", "")))
+            parts.extend(str(t) for t in out.get("traceback", []))
+            parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+class Graded:
+    """The outcome of grading planted variants of one assignment (see :func:`grade_variants`)."""
+
+    def __init__(self, course: pathlib.Path, assignment: str, statuses: list) -> None:
+        self.course = course
+        self.assignment = assignment
+        self.statuses = {s.student_id: s for s in statuses}
+
+    def cells(self, student: str) -> dict[str, tuple[float, float]]:
+        return cell_scores(self.course, self.assignment, student)
+
+    def score(self, student: str) -> tuple[float, float]:
+        return total(self.cells(student))
+
+    def feedback_text(self, student: str) -> str:
+        files = sorted((self.course / "feedback" / student / self.assignment).glob("*.html"))
+        assert files, f"no feedback for {student}"
+        return "\n".join(text_of_feedback(f) for f in files)
+
+
+def grade_variants(tmp: pathlib.Path, assignment: str, variants: dict[str, dict], *, timeout: int = 30) -> Graded:
+    """Copy the course, release ``assignment``, plant ``variants`` (student -> :func:`plant` kwargs),
+    autograde them all in ONE nbgrader call and generate feedback."""
+    course = copy_course(tmp, [assignment])
+    release(course, assignment)
+    for student, kwargs in variants.items():
+        plant(course, student, assignment, **kwargs)
+    statuses = autograde(course, assignment, force=True, timeout=timeout)
+    feedback(course, assignment)
+    return Graded(course, assignment, statuses)
+
+
+def standard_variants(course_spec, solution: dict[str, str]) -> dict[str, dict]:
+    """solution, blank, one single-mistake variant per MISTAKES entry, and the SHORTCUTS variant."""
+    variants: dict[str, dict] = {"solution": {"answers": solution}, "blank": {}}
+    for fn, (code, _cells) in course_spec.MISTAKES.items():
+        variants[f"mistake_{fn}"] = {"answers": {**solution, fn: code}}
+    if getattr(course_spec, "SHORTCUTS", None):
+        variants["shortcuts"] = {"answers": {**solution, **course_spec.SHORTCUTS}}
+    return variants
+
+
+# ---- checks shared by every assignment's test module -------------------------------------
+
+def check_full_marks(g: Graded, student: str = "solution") -> None:
+    cells = g.cells(student)
+    lost = {k: v for k, v in cells.items() if v[0] != v[1]}
+    assert not lost, f"{student} lost points in {lost}"
+    assert g.statuses[student].status == "graded"
+
+
+def check_zero(g: Graded, student: str = "blank") -> None:
+    score, max_score = g.score(student)
+    assert max_score > 0 and score == 0, f"{student} scored {score}/{max_score}"
+
+
+def check_mistake(g: Graded, fn: str, expected_failing: set[str]) -> None:
+    """A single-mistake variant: partial score, and exactly the expected cells lost their points."""
+    cells = g.cells(f"mistake_{fn}")
+    score, max_score = total(cells)
+    assert 0 < score < max_score, f"mistake_{fn} scored {score}/{max_score}"
+    failing = {k for k, (s, m) in cells.items() if s < m}
+    assert failing == expected_failing, f"mistake_{fn}: failing cells {sorted(failing)}, expected {sorted(expected_failing)}"
+
+
+def check_shortcuts(g: Graded, shortcuts: dict[str, str], owner: dict[str, str]) -> None:
+    """Every test cell of a delegating function scores 0, with the reason in the feedback; honest ones keep theirs."""
+    cells = g.cells("shortcuts")
+    for cell, fn in owner.items():
+        s, m = cells[cell]
+        if fn in shortcuts:
+            assert s == 0, f"{cell} gave points to a delegating {fn}"
+        else:
+            assert s == m, f"{cell} of the honest {fn} lost points"
+    text = g.feedback_text("shortcuts")
+    for fn in shortcuts:
+        assert f"{fn} calls " in text and "write it yourself" in text, f"feedback does not say why {fn} earned nothing"
+
+
+def check_no_hidden_leak(g: Graded) -> None:
+    """No hidden-test line in the released notebook or in any feedback file."""
+    secrets = hidden_lines(g.course, g.assignment)
+    assert secrets, "the assignment has no hidden tests to protect"
+    released = text_of_notebook(g.course / "release" / g.assignment / f"{g.assignment}.ipynb")
+    autograded = g.course / "autograded"
+    # the hidden tests do run: they are in the autograded notebooks (instructor side)
+    assert any(secrets[0] in text_of_notebook(p) for p in autograded.glob(f"*/{g.assignment}/*.ipynb"))
+    feedback_files = sorted((g.course / "feedback").glob(f"*/{g.assignment}/*.html"))
+    assert feedback_files
+    for line in secrets:
+        assert line not in released, f"hidden line released: {line}"
+        for f in feedback_files:
+            assert line not in text_of_feedback(f), f"hidden line in feedback {f}: {line}"

@@ -1,0 +1,76 @@
+"""Every assignment's source notebook follows the course template and matches its authoring description (fast)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+
+import nbformat
+import pytest
+
+import regnorm_lab
+from regnorm_lab.course import authoring
+from regnorm_lab.course.preprocessors import behaviour_of, split_hidden
+
+from . import harness as H
+
+SPECS = sorted(p.stem for p in (H.EXERCISES / "authoring").glob("ps*.py"))
+CONTRACT = (pathlib.Path("/work/shared/exercise-api.md"), H.REPO / "docs" / "exercise-api.md")
+
+
+def _nb(assignment: str):
+    return nbformat.read(str(H.EXERCISES / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+
+
+def test_the_three_first_assignments_exist() -> None:
+    assert {"ps01_penalties", "ps02_dropout", "ps03_feature_scaling"} <= set(SPECS)
+
+
+@pytest.mark.parametrize("assignment", SPECS)
+def test_source_notebook_is_the_built_description(assignment: str) -> None:
+    built = authoring.build_notebook(authoring.load_spec(H.EXERCISES, assignment).CELLS)
+    on_disk = _nb(assignment)
+    assert json.loads(nbformat.writes(built)) == json.loads(nbformat.writes(on_disk)), (
+        f"exercises/source/{assignment} is stale: run python -m regnorm_lab.course build-sources {assignment}"
+    )
+
+
+@pytest.mark.parametrize("assignment", SPECS)
+def test_notebook_follows_the_template(assignment: str) -> None:
+    nb = _nb(assignment)
+    nbformat.validate(nb)
+    meta = [c.metadata.get("nbgrader") for c in nb.cells]
+    # a link to the book chapter in the first markdown cell
+    assert nb.cells[0].cell_type == "markdown" and re.search(r"book/\d\d_\w+\.md", nb.cells[0].source)
+    # a locked setup cell importing numpy and the grading helpers
+    setup = [c for c, m in zip(nb.cells, meta) if m and m["grade_id"] == "setup"]
+    assert len(setup) == 1 and setup[0].metadata["nbgrader"]["locked"]
+    assert "import regnorm_lab.grading as G" in setup[0].source
+    answers = [c for c, m in zip(nb.cells, meta) if m and m["solution"]]
+    tests = [c for c, m in zip(nb.cells, meta) if m and m["grade"]]
+    names = [c.metadata["nbgrader"]["grade_id"] for c in answers]
+    # one answer cell per contract function, named exactly like the reference
+    assert len(names) == len(set(names)) and all(n in regnorm_lab.__all__ for n in names)
+    for cell in answers:
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+    hidden = 0
+    for cell in tests:
+        m = cell.metadata["nbgrader"]
+        assert m["locked"] and m["points"] > 0 and m["grade_id"].startswith("test_")
+        assert behaviour_of(cell.source) != "an unnamed behaviour", f"{m['grade_id']} has no '# Test:' line"
+        fn = re.search(r"G\.assert_own_work\((\w+), '(\w+)'", cell.source)
+        assert fn and fn.group(1) == fn.group(2) and fn.group(1) in names, f"{m['grade_id']} does not check own work"
+        hidden += bool(split_hidden(cell.source)[1])
+    # every function has tests, and some behaviours are also checked by hidden tests
+    assert {re.search(r"assert_own_work\((\w+)", c.source).group(1) for c in tests} == set(names)
+    assert hidden >= len(names)
+
+
+def test_builder_rejects_bad_cells() -> None:
+    with pytest.raises(ValueError, match="grade_id"):
+        authoring.test("l1", "x", 1, "pass", function="l1_penalty")
+    with pytest.raises(ValueError, match="points"):
+        authoring.test("test_x", "x", 0, "pass", function="l1_penalty")
+    with pytest.raises(ValueError, match="used twice"):
+        authoring.build_notebook([authoring.setup(), authoring.setup()])
