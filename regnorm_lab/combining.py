@@ -158,10 +158,12 @@ def build_model(
             0 leaves the dropout layers out.
         batch_norm: put ``BatchNorm1d`` on the input (the question's
             "Normalization" layer).
-        generator: when given, every ``Linear`` is re-initialised from it with
-            torch's default distributions, and the dropout masks are drawn
-            from it, so a training run is reproducible without global seeds.
-            ``None``: torch's usual global-RNG initialisation.
+        generator: when given, every ``Linear`` is initialised from it with
+            torch's default distributions (``kaiming_uniform_(a=sqrt(5))``
+            weights, ``U(±1/sqrt(fan_in))`` biases) and the dropout masks are
+            drawn from it, so a training run is reproducible and torch's
+            global RNG is neither read nor advanced. ``None``: torch's usual
+            global-RNG initialisation and ``nn.Dropout``.
 
     Returns:
         The model as an ``nn.Sequential``, in training mode.
