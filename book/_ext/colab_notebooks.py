@@ -158,7 +158,7 @@ def to_colab_markdown(text: str, md_dir: Path) -> str:
     return _EQ_LABEL.sub(r"\1", text)
 
 
-def to_colab_notebook(md_path: Path, repo_url: str = "") -> nbformat.NotebookNode:
+def to_colab_notebook(md_path: Path, repo_url: str = "", branch: str = "main") -> nbformat.NotebookNode:
     """Convert a MyST chapter into its Colab notebook (no outputs, deterministic ids)."""
     from myst_nb.core.read import read_myst_markdown_notebook
 
@@ -166,7 +166,7 @@ def to_colab_notebook(md_path: Path, repo_url: str = "") -> nbformat.NotebookNod
     nb = read_myst_markdown_notebook(md_path.read_text(encoding="utf-8"), path=md_path)
     rel = f"{BOOK_DIR}/{md_path.name}"
     note = nbformat.v4.new_markdown_cell(
-        f"*Generated from [`{rel}`]({repo_url.rstrip('/')}/blob/main/{rel}) by `book/_ext/colab_notebooks.py`: "
+        f"*Generated from [`{rel}`]({repo_url.rstrip('/')}/blob/{branch}/{rel}) by `book/_ext/colab_notebooks.py`: "
         "edit the chapter, not this notebook. Run the first cell to install the course package.*"
         if repo_url
         else f"*Generated from `{rel}` by `book/_ext/colab_notebooks.py`: edit the chapter, not this notebook.*"
@@ -192,14 +192,16 @@ def to_colab_notebook(md_path: Path, repo_url: str = "") -> nbformat.NotebookNod
     return nb
 
 
-def _repo_url(root: Path) -> str:
+def _repository(root: Path) -> tuple[str, str]:
+    """``(url, branch)`` from the ``repository`` section of ``<root>/_config.yml``."""
     config = yaml.safe_load((Path(root) / "_config.yml").read_text(encoding="utf-8")) or {}
-    return str((config.get("repository") or {}).get("url", ""))
+    repo = config.get("repository") or {}
+    return str(repo.get("url", "")), str(repo.get("branch", "main"))
 
 
 def render_mirror(md_path: Path, root: Path) -> str:
     """The exact text of ``mirror_path(md_path)`` for the current chapter source."""
-    return nbformat.writes(to_colab_notebook(md_path, _repo_url(root))) + "\n"
+    return nbformat.writes(to_colab_notebook(md_path, *_repository(root))) + "\n"
 
 
 def stale_mirrors(root: Path) -> list[Path]:
