@@ -414,6 +414,7 @@ def test_colab_markdown_expands_literalinclude_and_plain_roles(tmp_path: Path):
 
 def test_colab_check_command_reports_a_stale_twin(tmp_path: Path):
     (tmp_path / "book").mkdir()
+    (tmp_path / "regnorm_lab").symlink_to(REPO_ROOT / "regnorm_lab")  # the chapter literalincludes it
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/x/y\n")
     src = (REPO_ROOT / "book" / "01_penalties.md").read_text()
     (tmp_path / "book" / "01_penalties.md").write_text(src)
