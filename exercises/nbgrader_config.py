@@ -25,7 +25,6 @@ c.CourseDirectory.assignment_id = ""
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "reports"]
 
 c.Exchange.root = os.environ.get("REGNORM_EXCHANGE", os.path.join(COURSE_ROOT, "exchange"))
-c.Exchange.course_id = "regnorm-lab"
 
 # Execution while autograding: the course's own kernel (the .venv's python3), one
 # minute per cell, so an infinite loop costs a minute and is recorded, not fatal.

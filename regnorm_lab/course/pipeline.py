@@ -85,6 +85,8 @@ def make_api(course_root: str | os.PathLike[str], **overrides: Any):
 
     cfg = load_config(course_root, **overrides)
     cfg.NbGraderAPI.log_level = "WARN"
+    # the API lists the exchange on start and complains loudly when the folder is absent
+    os.makedirs(str(cfg.Exchange.root), exist_ok=True)
     coursedir = CourseDirectory(config=cfg)
     return NbGraderAPI(coursedir=coursedir, config=cfg)
 
@@ -385,15 +387,15 @@ def collect_zip(course_root: str | os.PathLike[str], zipfile: str | os.PathLike[
     archive.mkdir(parents=True, exist_ok=True)
     shutil.copy(zipfile, archive / pathlib.Path(zipfile).name)
     cfg = load_config(root)
-    cfg.FileNameCollectorPlugin.named_regexp = rf"^(?P<student_id>[^_/]+)_(?:.*_)?(?P<file_id>(?:{names})\.ipynb)$"
+    # nbgrader matches the regexp against the extracted file's full path
+    cfg.FileNameCollectorPlugin.named_regexp = rf"^(?:.*[\\/])?(?P<student_id>[^_\\/]+)_(?:[^\\/]*_)?(?P<file_id>(?:{names})\.ipynb)$"
     cfg.ZipCollectApp.force = True
     cfg.CourseDirectory.assignment_id = assignment
     cwd = os.getcwd()
     os.chdir(root)
     try:
         app = ZipCollectApp(config=cfg)
-        app.initialize([])
-        app.coursedir.assignment_id = assignment
+        app.initialize([assignment])
         app.start()
     finally:
         os.chdir(cwd)
