@@ -1,0 +1,452 @@
+"""ps06_combining: the description `python -m regnorm_lab.course build-sources` turns into the source notebook.
+
+Same template as ps01 (see ``regnorm_lab/course/authoring.py``): ``CELLS`` (the
+notebook), ``MISTAKES`` (function -> (wrong answer cell, the test cells it must
+fail)) and ``SHORTCUTS`` (answer cells that delegate instead of doing the work).
+The tests in ``tests/exercises/test_ps06_combining.py`` plant these as submissions.
+
+Besides the three autograded functions, the student trains the question's model
+(seed 003: BatchNorm on the input, L1 on the kernels, optional dropout) with a few
+combinations of L1/L2 and dropout, using their own functions, and answers a
+written question graded by hand. The experiment is small (4 runs of about half a
+second each on one CPU thread), so it fits well inside the per-cell time limit.
+"""
+
+from regnorm_lab.course import authoring
+from regnorm_lab.course.authoring import Cell, answer, markdown, setup, test
+
+BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/11_combining.md"
+WRITTEN_POINTS = 4.0
+
+SETUP = """\
+# Setup (read-only): the libraries and the course's grading helpers.
+import numpy as np
+import torch
+from torch import nn
+import regnorm_lab.grading as G
+
+torch.set_num_threads(1)  # these small models train fastest on one thread"""
+
+TRAINING_HELPER = '''\
+# Training helper (read-only): trains YOUR build_model with YOUR weight_penalty and scores it with YOUR r2_score.
+import math
+
+from regnorm_lab.datasets import make_regression_task
+from regnorm_lab.dropout import Dropout as SeededDropout
+
+
+def fit_and_score(task, l1=0.0, l2=0.0, dropout=0.0, *, epochs=40, lr=1e-2, batch_size=64, seed=0):
+    """Train the question's MLP on ``task`` (Adam, MSE + weight_penalty) and return (train R², validation R²)."""
+    g = torch.Generator().manual_seed(seed)
+    model = build_model(task.n_features, dropout=dropout)
+    # Reproducible without a global seed: redraw the Linear weights (torch's default
+    # distributions) and the dropout masks from g, so the same seed gives the same run.
+    with torch.no_grad():
+        for i, layer in enumerate(model):
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=g)
+                if layer.bias is not None:
+                    bound = 1.0 / math.sqrt(layer.in_features)
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+            elif isinstance(layer, nn.Dropout):
+                model[i] = SeededDropout(layer.p, generator=g)
+    X, y, X_val, y_val = task.tensors()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)  # the question's optimizer and learning rate
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(X), generator=g)
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) < 2:  # BatchNorm cannot normalise a batch of one row
+                continue
+            loss = nn.functional.mse_loss(model(X[idx]).reshape(-1), y[idx]) + weight_penalty(model, l1, l2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()  # running BatchNorm statistics, no dropout
+    with torch.no_grad():
+        return r2_score(y, model(X).reshape(-1)), r2_score(y_val, model(X_val).reshape(-1))'''
+
+EXPERIMENT = '''\
+# Your experiment: edit the combinations, add seeds (fit_and_score(..., seed=1)), print or plot.
+task = make_regression_task(n_train=256, n_val=1024, rng=np.random.default_rng(3))
+results = {}
+for l1, l2, p in [(0.0, 0.0, 0.0), (1e-3, 0.0, 0.0), (0.0, 0.0, 0.2), (1e-3, 0.0, 0.2)]:
+    train_r2, val_r2 = fit_and_score(task, l1, l2, p)
+    results[(l1, l2, p)] = val_r2
+    print(f"l1={l1:<6g} l2={l2:<6g} dropout={p:<4g} train R2={train_r2:6.3f}  validation R2={val_r2:6.3f}")'''
+
+WRITTEN_PROMPT = f"""
+    ## 5. Written answer (graded by hand, {WRITTEN_POINTS:g} points)
+
+    The question that starts this course asks: *is it preferable to combine L1/L2
+    regularization with dropout layers, or to use them separately?* and, in a comment,
+    *would having both in the model make one method overwrite the other?*
+
+    In the cell below, answer in a few sentences: **do L1/L2 and dropout cancel each other
+    when combined, and what did your own runs show?** Explain how each one acts on the
+    network (what it changes, when it is active), quote the train and validation R² of
+    your runs, and say how sure you are of the differences (how much do they move with
+    another seed?). The book chapter's experiment has many more runs to compare with.
+"""
+
+WRITTEN_ANSWER = """
+    ### BEGIN SOLUTION
+    They do not cancel: they act through different mechanisms, and their effects add up.
+    L1/L2 add a term to the loss (Keras `kernel_regularizer`, here `weight_penalty`) whose
+    gradient pulls every kernel weight towards 0 at every step: L1 with a constant pull that
+    makes many weights exactly 0 (a sparse first layer ignores distractor inputs), L2 in
+    proportion to the weight. Dropout changes nothing in the loss; during training it
+    zeroes random hidden units, so no unit can rely on particular others (an implicit
+    ensemble of thinned networks), and it is switched off at evaluation. Neither undoes the
+    other; together they are simply *more* regularization, so each strength usually has to
+    be a bit smaller than when used alone, and too much of both underfits (train and
+    validation R² both drop).
+
+    In my runs (seed 0, 40 epochs) the unregularized model fits the training set almost
+    perfectly but has the lowest validation R²; L1 alone and dropout alone each lower the
+    train R² and raise the validation R², and the combination lowered the gap most and
+    scored best here, as in the question. One seed is weak evidence: with other seeds the
+    validation R² moves by a few hundredths, so small differences between the combinations
+    are not reliable; the chapter repeats each configuration over several seeds.
+    ### END SOLUTION
+"""
+
+_written = getattr(authoring, "written", None)
+_free = getattr(authoring, "free", None)
+
+
+def _written_cell() -> Cell:
+    """The manually graded answer cell, or (until the builder has one) an ungraded prompt."""
+    if _written is not None:
+        return _written("written_answer", WRITTEN_POINTS, WRITTEN_ANSWER)
+    return markdown("*Write your answer here (a markdown cell; it is graded by hand).*")
+
+
+def _experiment_cell() -> Cell:
+    """An editable code cell, or (until the builder has one) a read-only cell the student can copy."""
+    if _free is not None:
+        return _free(EXPERIMENT)
+    return setup(EXPERIMENT, grade_id="experiment")
+
+
+CELLS = [
+    markdown(f"""
+        # ps06 · Combining regularization and normalization: the question's model
+
+        This assignment goes with the book chapter
+        [Choosing between and combining them]({BOOK}), which answers the question that
+        starts the course: an MLP regressor with `BatchNormalization` on its input, an L1
+        `kernel_regularizer` and (commented out) `Dropout` layers, scored by R².
+        You write its three pieces in PyTorch, train it with a few combinations of L1/L2
+        and dropout, and explain what you see.
+
+        | function | returns |
+        |---|---|
+        | `r2_score(y_true, y_pred)` | a Python float, as `sklearn.metrics.r2_score` for 1-D tensors |
+        | `weight_penalty(model, l1=0.0, l2=0.0)` | a differentiable scalar tensor: `l1 * sum|W| + l2 * sum W**2` over the weight matrices of the model's `nn.Linear` layers only (no biases, no normalisation parameters), as Keras' `kernel_regularizer` |
+        | `build_model(n_features, hidden=128, dropout=0.0, batch_norm=True)` | an `nn.Sequential`: `BatchNorm1d(n_features)` (when `batch_norm`), `Linear(n_features, hidden)`, `ReLU`, `Dropout(dropout)` (when `dropout > 0`), `Linear(hidden, hidden)`, `ReLU`, `Dropout(dropout)` (when `dropout > 0`), `Linear(hidden, 1)` |
+
+        Rules (they are graded):
+
+        * Never modify an argument in place.
+        * Write `r2_score` yourself with tensor operations (a function that only calls
+          `sklearn.metrics` earns no points), and none of the three may call `regnorm_lab`
+          (the course's reference).
+
+        Each function has its own answer cell (replace `raise NotImplementedError()`),
+        followed by test cells. Each test cell checks one behaviour; the visible checks help
+        you debug, and more checks of the same behaviour are hidden and run when your work is
+        graded. The written answer at the end is graded by hand. Run
+        **Kernel → Restart & Run All** before you submit.
+    """),
+    setup(SETUP),
+    markdown("""
+        ## 1. `r2_score(y_true, y_pred)`
+
+        $R^2 = 1 - \\frac{\\sum_i (y_i - \\hat y_i)^2}{\\sum_i (y_i - \\bar y)^2}$: 1 is perfect,
+        0 is as good as always predicting the mean $\\bar y$, and it is negative for worse
+        predictions. Return a Python `float`, computed in float64 (float32 sums lose digits).
+        As scikit-learn, a constant `y_true` (zero denominator) gives `1.0` when the
+        predictions are exact and `0.0` otherwise. Predictions straight from a model
+        (`requires_grad=True`) must work too: the score is a report, not part of the graph.
+    """),
+    answer("r2_score", '''
+        def r2_score(y_true, y_pred):
+            """Coefficient of determination of 1-D tensors, as sklearn.metrics.r2_score, as a Python float."""
+            ### BEGIN SOLUTION
+            t = torch.as_tensor(y_true).detach().reshape(-1).to(torch.float64)
+            p = torch.as_tensor(y_pred).detach().reshape(-1).to(torch.float64)
+            ss_res = float(((t - p) ** 2).sum())
+            ss_tot = float(((t - t.mean()) ** 2).sum())
+            if ss_tot == 0.0:
+                return 1.0 if ss_res == 0.0 else 0.0
+            return 1.0 - ss_res / ss_tot
+            ### END SOLUTION
+    '''),
+    test("test_r2_score_values", "r2_score matches sklearn.metrics.r2_score", 3, '''
+        from sklearn.metrics import r2_score as _sk_r2
+        _y, _p = torch.tensor([3.0, -0.5, 2.0, 7.0]), torch.tensor([2.5, 0.0, 2.0, 8.0])
+        G.check_close(r2_score(_y, _p), _sk_r2(_y.numpy(), _p.numpy()), "r2_score([3, -0.5, 2, 7], [2.5, 0, 2, 8])")
+        G.check_close(r2_score(_y, _y.mean().repeat(4)), 0.0, "r2_score when always predicting the mean")
+        ### BEGIN HIDDEN TESTS
+        _g = torch.Generator().manual_seed(6001)
+        for _n, _dtype, _noise in [(2, torch.float64, 0.5), (10, torch.float64, 3.0), (200, torch.float64, 0.1), (500, torch.float32, 0.7), (64, torch.float32, 5.0)]:
+            _y = (torch.randn(_n, generator=_g, dtype=torch.float64) * 4.0 + 10.0).to(_dtype)
+            _p = (_y.double() + _noise * torch.randn(_n, generator=_g, dtype=torch.float64)).to(_dtype)
+            _tol = {"rtol": 1e-4, "atol": 1e-5} if _dtype == torch.float32 else {}
+            G.check_close(r2_score(_y.clone(), _p.clone()), _sk_r2(_y.double().numpy(), _p.double().numpy()), f"r2_score of {_n} {str(_dtype)[6:]} values with noise {_noise}", **_tol)
+        _y = torch.arange(6.0, dtype=torch.float64)
+        G.check_close(r2_score(_y, _y.flip(0)), _sk_r2(_y.numpy(), _y.flip(0).numpy()), "r2_score of reversed predictions (negative R²)")
+        G.check_close(r2_score(_y, _y.clone()), 1.0, "r2_score of perfect predictions")
+        ### END HIDDEN TESTS
+    ''', function="r2_score"),
+    test("test_r2_score_float", "r2_score returns a Python float", 1, '''
+        G.check_float(r2_score(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.5, 2.0, 3.0])), "r2_score(torch.tensor([1, 2, 4]), torch.tensor([1.5, 2, 3]))")
+        ### BEGIN HIDDEN TESTS
+        G.check_float(r2_score(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0], dtype=torch.float64)), "r2_score of perfect float64 predictions")
+        G.check_float(r2_score(torch.ones(3), torch.ones(3)), "r2_score of a constant target")
+        ### END HIDDEN TESTS
+    ''', function="r2_score"),
+    test("test_r2_score_constant_target", "r2_score of a constant y_true is 1.0 for exact predictions and 0.0 otherwise, as scikit-learn", 1, '''
+        from sklearn.metrics import r2_score as _sk_r2
+        G.check_close(r2_score(torch.full((4,), 2.0), torch.full((4,), 2.0)), _sk_r2(np.full(4, 2.0), np.full(4, 2.0)), "r2_score of a constant target predicted exactly")
+        G.check_close(r2_score(torch.full((4,), 2.0), torch.tensor([2.0, 2.5, 2.0, 1.0])), _sk_r2(np.full(4, 2.0), np.array([2.0, 2.5, 2.0, 1.0])), "r2_score of a constant target predicted with errors")
+    ''', function="r2_score"),
+    test("test_r2_score_model_output", "r2_score works on predictions that require grad (straight from a model)", 1, '''
+        from sklearn.metrics import r2_score as _sk_r2
+        _g = torch.Generator().manual_seed(6002)
+        _X, _y = torch.randn(20, 3, generator=_g), torch.randn(20, generator=_g)
+        _lin = nn.Linear(3, 1)
+        _p = _lin(_X).reshape(-1)  # requires grad
+        G.check_close(r2_score(_y, _p), _sk_r2(_y.numpy(), _p.detach().numpy()), "r2_score of a Linear layer's predictions", rtol=1e-4, atol=1e-5)
+    ''', function="r2_score"),
+    test("test_r2_score_no_inplace", "r2_score leaves y_true and y_pred unchanged", 1, '''
+        G.assert_no_inplace(r2_score, torch.tensor([3.0, -0.5, 2.0, 7.0]), torch.tensor([2.5, 0.0, 2.0, 8.0]), what="r2_score")
+    ''', function="r2_score"),
+    markdown("""
+        ## 2. `weight_penalty(model, l1=0.0, l2=0.0)`
+
+        Keras' `kernel_regularizer=regularizers.l1_l2(l1, l2)` on each `Dense` layer, in
+        PyTorch: $\\ell_1 \\sum |W| + \\ell_2 \\sum W^2$ summed over the **weight matrices of
+        the model's `nn.Linear` layers** (find them with `model.modules()`), not their biases
+        and not BatchNorm's `weight`/`bias`. Return a 0-d tensor that autograd can
+        differentiate (no `.item()`, no numpy), to be added to the loss.
+    """),
+    answer("weight_penalty", '''
+        def weight_penalty(model, l1=0.0, l2=0.0):
+            """l1 * sum|W| + l2 * sum W**2 over the nn.Linear weight matrices of model, as a 0-d tensor."""
+            ### BEGIN SOLUTION
+            total = torch.zeros(())
+            for module in model.modules():
+                if isinstance(module, nn.Linear):
+                    total = total + l1 * module.weight.abs().sum() + l2 * (module.weight ** 2).sum()
+            return total
+            ### END SOLUTION
+    '''),
+    test("test_weight_penalty_value", "weight_penalty returns l1 * sum|W| + l2 * sum W**2 over the Linear weights", 3, '''
+        _m = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+        with torch.no_grad():
+            _m[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
+            _m[2].weight.copy_(torch.tensor([[-3.0, 1.0]]))
+        # sum|W| = 3.5 + 4 = 7.5 and sum W**2 = 5.25 + 10 = 15.25
+        G.check_close(weight_penalty(_m, l1=0.1), 0.75, "weight_penalty(model, l1=0.1)")
+        G.check_close(weight_penalty(_m, l2=0.01), 0.1525, "weight_penalty(model, l2=0.01)")
+        G.check_close(weight_penalty(_m, 0.1, 0.01), 0.9025, "weight_penalty(model, 0.1, 0.01)")
+        ### BEGIN HIDDEN TESTS
+        _g = torch.Generator().manual_seed(6003)
+        for _sizes in [(5, 3), (4, 8, 8, 1), (20, 128, 128, 1)]:
+            _layers = [nn.Linear(a, b, bias=False) for a, b in zip(_sizes[:-1], _sizes[1:])]
+            with torch.no_grad():
+                for _l in _layers:
+                    _l.weight.copy_(torch.randn(_l.weight.shape, generator=_g))
+            _m = nn.Sequential(_layers[0], nn.Sequential(nn.Tanh(), *_layers[1:]))  # nested: use model.modules()
+            for _a, _b in [(0.0, 0.0), (1e-3, 0.0), (0.0, 0.5), (0.01, 0.02)]:
+                _want = sum(_a * _l.weight.detach().abs().sum() + _b * (_l.weight.detach() ** 2).sum() for _l in _layers)
+                G.check_close(weight_penalty(_m, _a, _b), _want, f"weight_penalty with l1={_a}, l2={_b} on Linear layers {_sizes}")
+        ### END HIDDEN TESTS
+    ''', function="weight_penalty"),
+    test("test_weight_penalty_only_linear_weights", "weight_penalty leaves out biases and normalisation parameters", 2, '''
+        _m = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+        with torch.no_grad():
+            _m[0].weight.fill_(5.0)
+            _m[0].bias.fill_(-5.0)
+            _m[1].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
+            _m[1].bias.fill_(10.0)
+            _m[3].weight.copy_(torch.tensor([[-3.0, 1.0]]))
+            _m[3].bias.fill_(-7.0)
+        G.check_close(weight_penalty(_m, 0.1, 0.01), 0.9025, "weight_penalty of a model with BatchNorm and biases (only the two Linear weight matrices count)")
+        ### BEGIN HIDDEN TESTS
+        _g = torch.Generator().manual_seed(6004)
+        _m = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 4), nn.LayerNorm(4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 1))
+        with torch.no_grad():
+            for _p in _m.parameters():
+                _p.copy_(torch.randn(_p.shape, generator=_g) + 1.0)
+        _want = sum(0.2 * _l.weight.detach().abs().sum() + 0.3 * (_l.weight.detach() ** 2).sum() for _l in (_m[1], _m[5]))
+        G.check_close(weight_penalty(_m, 0.2, 0.3), _want, "weight_penalty of a model with BatchNorm, LayerNorm, Dropout and biases")
+        _m[5].bias.grad = None
+        weight_penalty(_m, 0.2, 0.3).backward()
+        G.check_true(_m[5].bias.grad is None or float(_m[5].bias.grad.abs().sum()) == 0.0, "weight_penalty must not depend on the Linear biases")
+        G.check_true(_m[0].weight.grad is None or float(_m[0].weight.grad.abs().sum()) == 0.0, "weight_penalty must not depend on BatchNorm's weight")
+        ### END HIDDEN TESTS
+    ''', function="weight_penalty"),
+    test("test_weight_penalty_differentiable", "weight_penalty is a 0-d tensor whose gradient is l1 * sign(W) + 2 * l2 * W", 2, '''
+        _m = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+        with torch.no_grad():
+            _m[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.25]]))
+            _m[2].weight.copy_(torch.tensor([[-3.0, 1.0]]))
+        _pen = weight_penalty(_m, 0.1, 0.01)
+        G.check_true(isinstance(_pen, torch.Tensor) and _pen.dim() == 0, f"weight_penalty must return a 0-d torch tensor, got {type(_pen).__name__} {getattr(_pen, 'shape', '')}")
+        G.check_true(_pen.requires_grad, "weight_penalty's result must be differentiable (no .item(), float() or numpy inside)")
+        _pen.backward()
+        for _i in (0, 2):
+            _w = _m[_i].weight.detach()
+            G.check_close(_m[_i].weight.grad, 0.1 * torch.sign(_w) + 2 * 0.01 * _w, f"gradient of weight_penalty(model, 0.1, 0.01) with respect to layer {_i}'s weight")
+        ### BEGIN HIDDEN TESTS
+        _g = torch.Generator().manual_seed(6005)
+        _m = nn.Sequential(nn.Linear(7, 5, bias=False), nn.Sequential(nn.ReLU(), nn.Linear(5, 3, bias=False)))
+        with torch.no_grad():
+            for _p in _m.parameters():
+                _p.copy_(torch.randn(_p.shape, generator=_g))
+        for _a, _b in [(0.5, 0.0), (0.0, 0.25)]:
+            _m.zero_grad()
+            weight_penalty(_m, _a, _b).backward()
+            for _l in (_m[0], _m[1][1]):
+                G.check_close(_l.weight.grad, _a * torch.sign(_l.weight.detach()) + 2 * _b * _l.weight.detach(), f"gradient of weight_penalty with l1={_a}, l2={_b} for a {tuple(_l.weight.shape)} weight")
+        ### END HIDDEN TESTS
+    ''', function="weight_penalty"),
+    test("test_weight_penalty_no_inplace", "weight_penalty leaves the model's parameters unchanged", 1, '''
+        _m = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        _before = {k: v.clone() for k, v in _m.state_dict().items()}
+        weight_penalty(_m, 0.1, 0.2)
+        for _k, _v in _m.state_dict().items():
+            G.check_true(torch.equal(_v, _before[_k]), f"weight_penalty changed the model's {_k}; it must only read the weights")
+    ''', function="weight_penalty"),
+    markdown("""
+        ## 3. `build_model(n_features, hidden=128, dropout=0.0, batch_norm=True)`
+
+        The question's Keras model as an `nn.Sequential`, with torch's own layers:
+        `BatchNorm1d(n_features)` (only when `batch_norm`), `Linear(n_features, hidden)`,
+        `ReLU()`, `Dropout(dropout)` (only when `dropout > 0`), `Linear(hidden, hidden)`,
+        `ReLU()`, `Dropout(dropout)` (only when `dropout > 0`), `Linear(hidden, 1)`.
+        Keras' `Dense(128, activation='relu')` is a `Linear` followed by a `ReLU`; its
+        commented-out `Dropout` layers sit after each hidden layer's activation.
+    """),
+    answer("build_model", '''
+        def build_model(n_features, hidden=128, dropout=0.0, batch_norm=True):
+            """The question's MLP regressor: [BatchNorm1d] -> (Linear, ReLU, [Dropout]) x 2 -> Linear(hidden, 1)."""
+            ### BEGIN SOLUTION
+            layers = [nn.BatchNorm1d(n_features)] if batch_norm else []
+            layers += [nn.Linear(n_features, hidden), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(nn.Linear(hidden, 1))
+            return nn.Sequential(*layers)
+            ### END SOLUTION
+    '''),
+    test("test_build_model_layers", "build_model's default model is BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear with the right sizes", 3, '''
+        _m = build_model(20)
+        G.check_true(isinstance(_m, nn.Sequential), f"build_model must return an nn.Sequential, got {type(_m).__name__}")
+        _kinds = [type(_l).__name__ for _l in _m]
+        _want = [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(20) layers: expected {[t.__name__ for t in _want]}, got {_kinds}")
+        G.check_true(_m[0].num_features == 20, f"BatchNorm1d must normalise the 20 input features, got num_features={_m[0].num_features}")
+        _shapes = [(_l.in_features, _l.out_features) for _l in _m if isinstance(_l, nn.Linear)]
+        G.check_true(_shapes == [(20, 128), (128, 128), (128, 1)], f"Linear layers of build_model(20): expected (in, out) sizes [(20, 128), (128, 128), (128, 1)], got {_shapes}")
+        ### BEGIN HIDDEN TESTS
+        _m = build_model(3, hidden=7)
+        _shapes = [(_l.in_features, _l.out_features) for _l in _m if isinstance(_l, nn.Linear)]
+        G.check_true(_shapes == [(3, 7), (7, 7), (7, 1)], f"Linear layers of build_model(3, hidden=7): got {_shapes}")
+        G.check_true(len(_m) == 6 and _m[0].num_features == 3, "build_model(3, hidden=7) must have the 6 default layers, BatchNorm1d(3) first")
+        G.check_true(not any(isinstance(_l, nn.Dropout) for _l in build_model(5, dropout=0.0)), "build_model with dropout=0 must have no Dropout layer")
+        ### END HIDDEN TESTS
+    ''', function="build_model"),
+    test("test_build_model_dropout", "build_model with dropout > 0 puts a Dropout(p) after each hidden ReLU", 2, '''
+        _m = build_model(10, hidden=16, dropout=0.2)
+        _kinds = [type(_l).__name__ for _l in _m]
+        _want = [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(10, hidden=16, dropout=0.2) layers: expected {[t.__name__ for t in _want]}, got {_kinds}")
+        G.check_true(_m[3].p == 0.2 and _m[6].p == 0.2, "both Dropout layers must drop with probability p=0.2")
+        ### BEGIN HIDDEN TESTS
+        _m = build_model(4, hidden=8, dropout=0.5, batch_norm=False)
+        _want = [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(4, hidden=8, dropout=0.5, batch_norm=False) layers: got {[type(_l).__name__ for _l in _m]}")
+        G.check_true(all(_l.p == 0.5 for _l in _m if isinstance(_l, nn.Dropout)), "Dropout layers must use p=dropout")
+        ### END HIDDEN TESTS
+    ''', function="build_model"),
+    test("test_build_model_no_batch_norm", "build_model with batch_norm=False has no BatchNorm layer and starts with Linear", 1, '''
+        _m = build_model(6, hidden=4, batch_norm=False)
+        G.check_true(not any(isinstance(_l, nn.modules.batchnorm._BatchNorm) for _l in _m.modules()), "build_model(..., batch_norm=False) must not contain a BatchNorm layer")
+        G.check_true(isinstance(_m[0], nn.Linear) and _m[0].in_features == 6 and _m[0].out_features == 4, f"build_model(6, hidden=4, batch_norm=False) must start with Linear(6, 4), got {_m[0]}")
+    ''', function="build_model"),
+    test("test_build_model_forward", "build_model's model maps (N, n_features) to (N, 1) and is returned in training mode", 1, '''
+        _m = build_model(5, hidden=8, dropout=0.1)
+        _out = _m(torch.randn(7, 5, generator=torch.Generator().manual_seed(6006)))
+        G.check_shape(_out, (7, 1), "the model's output for a (7, 5) input")
+        G.check_true(_m.training, "build_model must return the model in training mode (as nn modules start)")
+    ''', function="build_model"),
+    markdown("""
+        ## 4. Train the question's model
+
+        The read-only cell below defines `fit_and_score(task, l1, l2, dropout)`: it trains
+        **your** `build_model` with **your** `weight_penalty` added to the MSE loss (Adam,
+        learning rate 0.01, as in the question) on a synthetic regression task from
+        `regnorm_lab.datasets.make_regression_task` (20 inputs on very different scales,
+        6 of them informative, noise), and scores it with **your** `r2_score`. Runs are
+        reproducible: the same `seed` gives the same numbers.
+
+        The next cell runs four combinations: nothing, L1 only, dropout only, and both.
+        Change them, add L2 (`l2=...`) or other seeds (`seed=1, 2, ...`) in new cells; each run
+        takes about half a second. Then answer the question below with your numbers.
+    """),
+    setup(TRAINING_HELPER, grade_id="training_helper"),
+    _experiment_cell(),
+    markdown(WRITTEN_PROMPT),
+    _written_cell(),
+]
+
+# One wrong answer per function and the test cells it must fail (all other cells keep their points).
+MISTAKES = {
+    "r2_score": ('''
+def r2_score(y_true, y_pred):
+    t, p = y_true.detach().double(), y_pred.detach().double()
+    ss_tot = ((t - t.mean()) ** 2).sum()
+    if ss_tot == 0:
+        return torch.tensor(1.0 if bool((t == p).all()) else 0.0, dtype=torch.float64)
+    return 1 - ((t - p) ** 2).sum() / ss_tot  # a 0-d tensor, not a Python float
+''', {"test_r2_score_float"}),
+    "weight_penalty": ('''
+def weight_penalty(model, l1=0.0, l2=0.0):
+    total = torch.zeros(())
+    for param in model.parameters():  # every parameter: biases and BatchNorm's too
+        total = total + l1 * param.abs().sum() + l2 * (param ** 2).sum()
+    return total
+''', {"test_weight_penalty_only_linear_weights"}),
+    "build_model": ('''
+def build_model(n_features, hidden=128, dropout=0.0, batch_norm=True):
+    layers = [nn.BatchNorm1d(n_features)] if batch_norm else []
+    layers += [nn.Linear(n_features, hidden), nn.ReLU()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Linear(hidden, hidden), nn.ReLU()]  # forgot the second Dropout
+    layers.append(nn.Linear(hidden, 1))
+    return nn.Sequential(*layers)
+''', {"test_build_model_dropout"}),
+}
+
+# Answers that delegate instead of doing the work; weight_penalty stays an honest answer.
+SHORTCUTS = {
+    "r2_score": '''
+from sklearn.metrics import r2_score as _sklearn_r2
+def r2_score(y_true, y_pred):
+    return float(_sklearn_r2(y_true.detach().numpy(), y_pred.detach().numpy()))
+''',
+    "build_model": '''
+def build_model(n_features, hidden=128, dropout=0.0, batch_norm=True):
+    from regnorm_lab.combining import build_model as reference
+    return reference(n_features, hidden, dropout, batch_norm)
+''',
+}

@@ -1,0 +1,70 @@
+"""ps05_layer_instance_norm through the real nbgrader pipeline: planted submissions, autograde, feedback.
+
+The standard variants: the instructor's solution (full marks), the untouched release
+(0), one single-mistake answer per function (loses only that behaviour's cells:
+an ignored ``eps``, a backward pass that forgets the variance term, an in-place
+instance norm, strided instead of consecutive channel groups) and answers that
+delegate to torch or ``regnorm_lab`` (no points, and the feedback says why).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import harness as H
+
+pytestmark = pytest.mark.slow
+A = "ps05_layer_instance_norm"
+SPEC = H.spec(H.EXERCISES, A)
+SOLUTION = H.solution_answers(H.EXERCISES, A)
+OWNER = H.test_cells_of(H.EXERCISES, A)
+MAX = sum(c.points for c in SPEC.CELLS if c.kind == "test")
+VARIANTS = H.standard_variants(SPEC, SOLUTION)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> H.Graded:
+    return H.grade_variants(tmp_path_factory.mktemp("ps05"), A, VARIANTS, timeout=60)
+
+
+def test_every_contract_function_has_an_answer_cell_a_mistake_and_a_shortcut() -> None:
+    functions = ["layernorm_forward", "layernorm_backward", "instancenorm_forward", "groupnorm_forward"]
+    assert H.functions_of(H.EXERCISES, A) == functions
+    assert sorted(SPEC.MISTAKES) == sorted(SPEC.SHORTCUTS) == sorted(functions)
+    assert set(OWNER.values()) == set(functions)
+
+
+def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
+    H.check_full_marks(graded, "solution")
+    H.check_zero(graded, "blank")
+    assert graded.score("solution") == (MAX, MAX) == (22.0, 22.0)
+    assert all(graded.statuses[s].status == "graded" for s in VARIANTS)
+
+
+@pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
+def test_a_single_mistake_loses_only_that_behaviour(graded: H.Graded, fn: str) -> None:
+    H.check_mistake(graded, fn, SPEC.MISTAKES[fn][1])
+
+
+def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded) -> None:
+    H.check_shortcuts(graded, SPEC.SHORTCUTS, OWNER)
+    text = graded.feedback_text("shortcuts")
+    # each one hides the call differently: getattr at run time, a module object, a layer, the reference
+    assert "layernorm_forward calls torch.layer_norm: write it yourself" in text
+    assert "instancenorm_forward calls torch.nn.functional.instance_norm: write it yourself" in text
+    assert "groupnorm_forward calls torch.nn.GroupNorm: write it yourself" in text
+    assert "layernorm_backward calls regnorm_lab" in text
+    assert graded.score("shortcuts") == (0.0, MAX)
+
+
+def test_a_failed_cell_shows_our_message_and_its_behaviour_not_the_hidden_code(graded: H.Graded) -> None:
+    # strided groups already fail the visible 2-group example: its worded message is shown,
+    # and the cell's hidden part is replaced by the behaviour's name
+    text = graded.feedback_text("mistake_groupnorm_forward")
+    assert "groupnorm_forward with 2 groups on a (2, 4, 2, 3) input" in text
+    assert "(hidden test: groupnorm_forward normalises each group of consecutive channels, then applies gamma and beta per channel)" in text
+
+
+def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
+    H.check_no_hidden_leak(graded)
+    assert len(list((graded.course / "feedback").glob(f"*/{A}/*.html"))) == len(VARIANTS)
