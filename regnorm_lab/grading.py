@@ -181,7 +181,12 @@ def check_close(
 
 
 def check_true(condition: Any, message: str) -> None:
-    """Assert ``condition`` is truthy, else fail with ``message`` (worded for the student)."""
+    """Assert ``condition`` is truthy, else fail with ``message`` (worded for the student).
+
+    Shape:
+        ``condition``: anything with a truth value (use ``(a == b).all()``, not ``np.all``,
+        so that a rebound numpy function cannot decide it).
+    """
     if not _bool(condition):
         _fail(message)
 
@@ -298,7 +303,11 @@ def check_binomial_count(count: int, n: int, p: float, what: str, *, sigmas: flo
 
 
 def reference(name: str) -> Callable[..., Any]:
-    """Return the ``regnorm_lab`` reference implementation of contract function ``name``."""
+    """Return the ``regnorm_lab`` reference implementation of contract function ``name``.
+
+    Shape:
+        A contract name -> the reference callable (same signature as the student's).
+    """
     return _getattr(_importlib.import_module("regnorm_lab"), name)
 
 

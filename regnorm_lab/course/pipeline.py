@@ -187,13 +187,23 @@ def _classify_log(text: str) -> str:
     return "error"
 
 
+# Answer-cell code that rebinds what the test cells rely on. It cannot raise a score (the
+# checks use functions captured at import), but an instructor may want to look.
+_SUSPICIOUS = re.compile(
+    r"(^|\n)\s*G\s*=|\bG\.\w+\s*=[^=]|\bnp\.(allclose|isclose|testing\.\w+)\s*=[^=]|\bmath\.isclose\s*=[^=]"
+    r"|sys\.modules\[|\bbuiltins\.\w+\s*=[^=]|sys\.setprofile|sys\.settrace"
+)
+
+
 def _inspect_autograded(root: pathlib.Path, assignment: str, student: str) -> tuple[str, str]:
-    """Status (graded or timeout) and detail from an autograded notebook's outputs."""
+    """Status (graded or timeout) and detail from an autograded notebook's outputs and answers."""
     status, notes = "graded", []
     for path in sorted((root / "autograded" / student / assignment).glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and _SUSPICIOUS.search(cell.source):
+                notes.append(f"answer cell {meta.get('grade_id')} rebinds grading or comparison functions (review by hand)")
             for out in cell.get("outputs", []):
                 if out.get("output_type") != "error":
                     continue

@@ -106,6 +106,9 @@ def test_tampering_gains_nothing(graded: H.Graded) -> None:
     tampered = graded.score("tampered")
     assert tampered[1] == 25.0, "a deleted or stripped test cell must still count towards the maximum"
     assert tampered[0] <= honest < solution_total
+    # it gains nothing, and the status report points the instructor at it
+    assert "answer cell l1_penalty rebinds grading or comparison functions" in graded.statuses["tampered"].detail
+    assert graded.statuses["solution"].detail == ""
     cells = graded.cells("tampered")
     for cell in ("test_l1_penalty_forward", "test_l2_penalty_forward", "test_elastic_net_penalty_errors", "test_soft_threshold_forward"):
         assert cells[cell][0] == 0.0, f"{cell} was passed by tampering"
