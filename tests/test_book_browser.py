@@ -212,9 +212,12 @@ def test_notebook_page_offers_colab_and_ipynb_download(browser, server, page_nam
             assert resp.status == 200
             nb = json.loads(resp.read())
         assert nb["nbformat"] == 4
-        # the download is the executed notebook: its code cells ran at build time
+        # the download is the executed notebook: it carries the outputs computed at build time
+        # (execution counts are not kept when jupyter-cache serves a notebook, so outputs are checked)
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-        assert code and all(c.get("execution_count") for c in code[1:])
+        assert code, "the downloaded notebook has no code"
+        if len(code) > 1:  # more than the install cell, which prints nothing
+            assert any(c.get("outputs") for c in code[1:]), "the downloaded notebook has no outputs"
     finally:
         visit.close()
 
