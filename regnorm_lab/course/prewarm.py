@@ -25,7 +25,6 @@ import threading
 from typing import Any
 
 from jupyter_client import AsyncKernelManager
-from jupyter_client.blocking import BlockingKernelClient
 from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
@@ -76,8 +75,7 @@ def preload_modules(nb: NotebookNode) -> tuple[str, ...]:
 
 def _run_silent(km: AsyncKernelManager, code: str, timeout: float = 120.0) -> None:
     """Run ``code`` in the kernel without output, history or an execution count."""
-    kc = BlockingKernelClient()
-    kc.load_connection_info(km.get_connection_info(session=True))
+    kc = km.blocking_client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=timeout)
