@@ -160,3 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+# issue 6 (class grading): the parallel `grade` and the item-analysis `report` commands
+from .parallel import add_commands as _add_class_grading  # noqa: E402
+
+register(_add_class_grading)
