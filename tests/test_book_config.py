@@ -445,3 +445,38 @@ def test_repeated_inline_scripts_are_dropped_once_each():
     kept = quiet_console.dedupe_scripts([file_js, thebe_builder, other, thebe_registry, file_js_async, file_js])
     assert kept == [file_js, thebe_builder, other, file_js_async]
     assert kept[1] is thebe_builder
+
+
+def test_cached_outputs_are_restored_into_the_executed_download(tmp_path: Path):
+    """myst-nb writes jupyter_execute/*.ipynb without the outputs it took from the cache; we merge them back."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    source = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# t"), nbformat.v4.new_code_cell("print(6 * 7)")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    executed = nbformat.from_dict(json.loads(nbformat.writes(source)))
+    executed.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="42\n")]
+    executed.cells[1].execution_count = 1
+    cache_dir = tmp_path / "cache"
+    cache = get_cache(str(cache_dir))
+    cache.cache_notebook_bundle(CacheBundleIn(executed, "book/x.md"), check_validity=False)
+
+    executed_dir = tmp_path / "jupyter_execute"
+    (executed_dir / "book").mkdir(parents=True)
+    stripped = executed_dir / "book" / "x.ipynb"
+    nbformat.write(source, stripped)  # what myst-nb writes for a page served from the cache
+    with_outputs = executed_dir / "book" / "y.ipynb"
+    nbformat.write(executed, with_outputs)
+    unknown = executed_dir / "book" / "z.ipynb"
+    other = nbformat.from_dict(json.loads(nbformat.writes(source)))
+    other.cells[1].source = "print('not in the cache')"
+    nbformat.write(other, unknown)
+
+    rewritten = colab_notebooks.restore_cached_outputs(executed_dir, cache_dir)
+    assert rewritten == [stripped]
+    restored = nbformat.read(stripped, as_version=4)
+    assert restored.cells[1].outputs[0]["text"] == "42\n"
+    assert nbformat.read(unknown, as_version=4).cells[1].outputs == []
+    assert colab_notebooks.restore_cached_outputs(executed_dir, tmp_path / "no-cache") == []

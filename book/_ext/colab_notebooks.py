@@ -9,6 +9,13 @@ opens at ``<repo>/blob/<branch>/book/NN_topic.ipynb``. (The "download .ipynb"
 button needs nothing from here: the theme copies the executed notebook from
 ``jupyter_execute/`` into ``_sources/`` for every Markdown notebook.)
 
+One repair for the "download .ipynb" button, too: myst-nb 1.4 writes
+``jupyter_execute/<page>.ipynb`` from the notebook *before* jupyter-cache's
+outputs are merged into it when a page is served from the cache (it merges
+into a copy held by its client), so after any cached rebuild the download
+had no outputs. :func:`restore_cached_outputs` merges them back in before
+the HTML pages (and the theme's copy into ``_sources/``) are written.
+
 The twin is written for a reader outside Sphinx: ``literalinclude`` directives
 become the included source code, roles such as ``{cite}`` and ``{eq}`` become
 plain text, and labels are dropped. It has no outputs (a reader runs it; the
@@ -45,6 +52,7 @@ __all__ = [
     "render_mirror",
     "stale_mirrors",
     "write_mirrors",
+    "restore_cached_outputs",
     "main",
     "setup",
 ]
@@ -227,6 +235,54 @@ def write_mirrors(root: Path) -> list[Path]:
     return written
 
 
+def restore_cached_outputs(executed_dir: Path, cache_path: Path) -> list[Path]:
+    """Merge cached outputs into executed notebooks that were written without any.
+
+    Args:
+        executed_dir: myst-nb's ``jupyter_execute`` folder.
+        cache_path: the jupyter-cache folder the build used.
+
+    Returns:
+        The notebooks rewritten (those with code cells, no outputs at all, and a
+        matching cache record; a notebook with any output is left alone).
+
+    Shape:
+        A list of paths below ``executed_dir``.
+    """
+    from jupyter_cache import get_cache
+
+    if not Path(cache_path).is_dir():
+        return []
+    cache = get_cache(str(cache_path))
+    rewritten = []
+    for path in sorted(Path(executed_dir).rglob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        if not code or any(c.get("outputs") for c in code):
+            continue
+        try:
+            _, merged = cache.merge_match_into_notebook(nb)
+        except KeyError:  # no cache record for this code: nothing to restore
+            continue
+        if not any(c.get("outputs") for c in merged.cells if c.cell_type == "code"):
+            continue
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(nbformat.writes(merged))
+        os.replace(tmp, path)
+        rewritten.append(path)
+    return rewritten
+
+
+def _on_env_updated(app, env) -> list[str]:
+    config = getattr(env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache" or app.builder.format != "html":
+        return []
+    executed_dir = Path(app.outdir).parent / "jupyter_execute"
+    restore_cached_outputs(executed_dir, Path(config.execution_cache_path))
+    return []
+
+
 def _on_builder_inited(app) -> None:
     from sphinx.util import logging
 
@@ -238,8 +294,9 @@ def _on_builder_inited(app) -> None:
 
 
 def setup(app) -> dict:
-    """Sphinx entry point: refresh the Colab twins at the start of every build."""
+    """Sphinx entry point: refresh the Colab twins; give cached pages' downloads their outputs."""
     app.connect("builder-inited", _on_builder_inited)
+    app.connect("env-updated", _on_env_updated)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
 
