@@ -259,9 +259,15 @@ def autograde(
     gradable = [s for s in students if s not in statuses]
     failed: dict[str, str] = {}
     if gradable:
-        # ONE nbgrader call for the class (one kernel per notebook is the cost)
-        with _excluding(api, sorted(statuses)):
-            result = api.autograde(assignment, "*", force=force, create=True)
+        # ONE nbgrader call for the class (one kernel per notebook is the cost); nbgrader
+        # calls post_convert_hook after each student it graded, which moves the bar
+        bar = tqdm(total=len(gradable), desc=f"autograde {assignment}", disable=not progress)
+        api.config.Autograde.post_convert_hook = lambda **_: bar.update(1)
+        try:
+            with _excluding(api, sorted(statuses)):
+                result = api.autograde(assignment, "*", force=force, create=True)
+        finally:
+            bar.close()
         if not result.get("success", False):
             text = result.get("log", "") + result.get("error", "")
             chunks = _error_chunks(text, root, assignment)
