@@ -26,6 +26,8 @@ MODEL_ANSWER_LINE = "They do not cancel: they act through different mechanisms, 
 # the contract functions only: a written cell is also an nbgrader solution cell
 FUNCTIONS = {fn: code for fn, code in SOLUTION.items() if fn in set(OWNER.values())}
 VARIANTS = H.standard_variants(SPEC, FUNCTIONS)
+if WRITTEN:  # the solution student also writes an answer (a student's own words, not the model answer)
+    VARIANTS["solution"]["answers"] = {**FUNCTIONS, WRITTEN[0].grade_id: "They did not cancel: in my runs both together scored best."}
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +82,14 @@ def test_the_written_answer_is_left_for_the_instructor(graded: H.Graded) -> None
         assert "graded by hand" in released
         return
     gid = WRITTEN[0].grade_id
-    assert graded.cells("solution")[gid][1] == WRITTEN[0].points
+    assert graded.cells("solution")[gid] == (0.0, WRITTEN[0].points)  # until the instructor grades it
     cfg = pipeline.load_config(graded.course)
     with Gradebook(cfg.CourseDirectory.db_url, "regnorm-lab") as gb:
-        grade = gb.find_grade(gid, A, A, "solution")
-        assert grade.needs_manual_grade and grade.auto_score is None
+        answered = gb.find_grade(gid, A, A, "solution")
+        assert answered.needs_manual_grade and answered.auto_score is None
+        # nbgrader scores an untouched "YOUR ANSWER HERE" 0 by itself: nothing to grade by hand
+        untouched = gb.find_grade(gid, A, A, "blank")
+        assert not untouched.needs_manual_grade and untouched.auto_score == 0
 
 
 @pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
