@@ -419,12 +419,21 @@ def collect_zip(course_root: str | os.PathLike[str], zipfile: str | os.PathLike[
 
 
 def validate(notebook: str | os.PathLike[str], course_root: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
-    """Run ``nbgrader validate`` on one notebook: (passed, the report nbgrader prints)."""
+    """Run ``nbgrader validate`` on one notebook: (passed, the report nbgrader prints).
+
+    Unlike plain ``nbgrader validate``, stderr output (a warning) is not a failure,
+    as when grading. Works without a course folder (a student's machine).
+    """
     import io
 
     from nbgrader.validator import Validator
 
-    cfg = load_config(course_root or default_course_root())
+    try:
+        cfg = load_config(course_root or default_course_root())
+    except ValueError:
+        # a student's machine (Colab, pip-installed package) has no course folder
+        cfg = Config()
+        cfg.Execute.timeout = 60
     path = pathlib.Path(notebook).resolve()
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute
 

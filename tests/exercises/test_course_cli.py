@@ -76,6 +76,8 @@ def test_collect_autograde_feedback_export_validate(tmp_path, capsys) -> None:
     assert float(rows["alice"]["score"]) == 25.0 and rows["alice"]["status"] == "graded"
     assert float(rows["bob"]["score"]) == 0.0 and rows["bob"]["status"] == "graded"
     assert float(rows["carol"]["score"]) == 0.0 and rows["carol"]["status"] == "unreadable"
-    # validate: exit code 1 and a clear message on the untouched release
-    assert cli.main(["--course", str(course), "validate", str(release_nb)]) == 1
+    # validate, as a student runs it (no course folder): exit code 1 and a clear message on the untouched release
+    student_home = tmp_path / "student"
+    student_home.mkdir()
+    assert cli.main(["--course", str(student_home), "validate", str(release_nb)]) == 1
     assert "NotImplementedError" in capsys.readouterr().out
