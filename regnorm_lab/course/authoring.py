@@ -46,6 +46,8 @@ __all__ = [
     "setup",
     "answer",
     "test",
+    "written",
+    "free",
     "build_notebook",
     "write_notebook",
     "load_spec",
@@ -53,7 +55,7 @@ __all__ = [
     "SETUP_CODE",
 ]
 
-CellKind = Literal["markdown", "setup", "answer", "test"]
+CellKind = Literal["markdown", "setup", "answer", "test", "written", "free"]
 
 #: The read-only setup cell every assignment starts with.
 SETUP_CODE = """\
@@ -68,8 +70,10 @@ class Cell:
 
     Attributes:
         kind: ``markdown`` (free text), ``setup`` (locked code), ``answer`` (the
-            student's code; ``grade_id`` is the contract function's name) or
-            ``test`` (a locked autograder test cell worth ``points``).
+            student's code; ``grade_id`` is the contract function's name),
+            ``test`` (a locked autograder test cell worth ``points``), ``written``
+            (a markdown answer graded by hand, worth ``points``) or ``free`` (an
+            editable, ungraded code cell, e.g. an experiment to run).
         source: Cell text (dedented, stripped).
         grade_id: nbgrader's id (required except for ``markdown``).
         points: Points of a test cell.
@@ -118,12 +122,30 @@ def test(grade_id: str, behaviour: str, points: float, source: str, *, function:
     return Cell("test", head + _clean(source), grade_id=grade_id, points=float(points), function=function)
 
 
+def written(grade_id: str, points: float, source: str) -> Cell:
+    """A markdown answer graded by hand (nbgrader "manually graded answer").
+
+    The model answer sits between ``### BEGIN SOLUTION`` / ``### END SOLUTION``;
+    the release shows nbgrader's "YOUR ANSWER HERE" in its place.
+    """
+    if points <= 0:
+        raise ValueError(f"points must be > 0, got {points!r}")
+    return Cell("written", _clean(source), grade_id=grade_id, points=float(points))
+
+
+def free(source: str) -> Cell:
+    """An editable code cell nbgrader does not grade (an experiment the student runs and changes)."""
+    return Cell("free", _clean(source))
+
+
 def _nbgrader_meta(cell: Cell) -> dict:
     base = {"schema_version": 3, "task": False, "grade_id": cell.grade_id}
     if cell.kind == "setup":
         return {**base, "grade": False, "solution": False, "locked": True}
     if cell.kind == "answer":
         return {**base, "grade": False, "solution": True, "locked": False}
+    if cell.kind == "written":
+        return {**base, "grade": True, "solution": True, "locked": False, "points": cell.points}
     return {**base, "grade": True, "solution": False, "locked": True, "points": cell.points}
 
 
@@ -144,12 +166,16 @@ def build_notebook(cells: list[Cell]) -> NotebookNode:
         if cell.kind == "markdown":
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source, id=f"md-{i:02d}"))
             continue
+        if cell.kind == "free":
+            nb.cells.append(nbformat.v4.new_code_cell(cell.source, id=f"code-{i:02d}"))
+            continue
         if not cell.grade_id:
             raise ValueError(f"cells[{i}] ({cell.kind}) needs a grade_id")
         if cell.grade_id in seen:
             raise ValueError(f"grade_id {cell.grade_id!r} is used twice")
         seen.add(cell.grade_id)
-        code = nbformat.v4.new_code_cell(cell.source, id=cell.grade_id.replace("_", "-"))
+        make = nbformat.v4.new_markdown_cell if cell.kind == "written" else nbformat.v4.new_code_cell
+        code = make(cell.source, id=cell.grade_id.replace("_", "-"))
         code.metadata["nbgrader"] = _nbgrader_meta(cell)
         if cell.kind in ("setup", "test"):
             # JupyterLab/Notebook 7 honour these: students cannot edit or delete locked cells

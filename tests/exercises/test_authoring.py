@@ -47,8 +47,8 @@ def test_notebook_follows_the_template(assignment: str) -> None:
     setup = [c for c, m in zip(nb.cells, meta) if m and m["grade_id"] == "setup"]
     assert len(setup) == 1 and setup[0].metadata["nbgrader"]["locked"]
     assert "import regnorm_lab.grading as G" in setup[0].source
-    answers = [c for c, m in zip(nb.cells, meta) if m and m["solution"]]
-    tests = [c for c, m in zip(nb.cells, meta) if m and m["grade"]]
+    answers = [c for c, m in zip(nb.cells, meta) if m and m["solution"] and c.cell_type == "code"]
+    tests = [c for c, m in zip(nb.cells, meta) if m and m["grade"] and not m["solution"]]
     names = [c.metadata["nbgrader"]["grade_id"] for c in answers]
     # one answer cell per contract function, named exactly like the reference
     assert len(names) == len(set(names)) and all(n in regnorm_lab.__all__ for n in names)
@@ -65,6 +65,17 @@ def test_notebook_follows_the_template(assignment: str) -> None:
     # every function has tests, and some behaviours are also checked by hidden tests
     assert {re.search(r"assert_own_work\((\w+)", c.source).group(1) for c in tests} == set(names)
     assert hidden >= len(names)
+
+
+def test_written_and_free_cells() -> None:
+    nb = authoring.build_notebook([
+        authoring.written("written_answer", 3, "### BEGIN SOLUTION\nThey add up.\n### END SOLUTION"),
+        authoring.free("x = 1"),
+    ])
+    w, f = nb.cells
+    assert w.cell_type == "markdown" and w.metadata["nbgrader"]["grade"] and w.metadata["nbgrader"]["solution"]
+    assert w.metadata["nbgrader"]["points"] == 3.0 and not w.metadata["nbgrader"]["locked"]
+    assert f.cell_type == "code" and "nbgrader" not in f.metadata
 
 
 def test_builder_rejects_bad_cells() -> None:
