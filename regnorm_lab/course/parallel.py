@@ -105,7 +105,8 @@ class ClassGrading:
     graded: list[str]  # students autograded in this run
     skipped: list[str]  # unchanged since their last grading
     seconds: float
-    worker_seconds: dict[str, float]
+    worker_seconds: dict[str, float]  # student -> seconds its worker spent (incl. a retry)
+    worker_names: dict[str, str]  # student -> "host:pid" of the worker that graded it
     files: dict[str, pathlib.Path]
 
 
@@ -370,6 +371,7 @@ def grade_class(
 
     work = pathlib.Path(tempfile.mkdtemp(prefix=".grade-", dir=root)) if main_db is not None else None
     worker_seconds: dict[str, float] = {}
+    worker_names: dict[str, str] = {}
     try:
         base = snapshot(main_db, work / "base.db") if work is not None else None
         tasks = [
@@ -380,6 +382,7 @@ def grade_class(
 
         def on_result(res: GradeResult) -> None:
             worker_seconds[res.student] = res.seconds
+            worker_names[res.student] = res.worker
             if res.shard_db is not None and main_db is not None:
                 try:
                     merge_shard(main_db, res.shard_db, assignment, res.student)
@@ -437,7 +440,7 @@ def grade_class(
         from .report import item_analysis
 
         files.update(item_analysis(root, assignment))
-    return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, files)
+    return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files)
 
 
 def _in_gradebook(db_url: str, assignment: str) -> bool:
