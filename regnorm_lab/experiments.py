@@ -41,6 +41,7 @@ __all__ = [
     "weight_stats",
     "run_row",
     "learning_curves",
+    "variance_decomposition",
     "penalty_sweep",
     "combination_grid",
     "t_interval",
@@ -165,6 +166,88 @@ def learning_curves(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def variance_decomposition(
+    task: RegressionTask,
+    configs: Mapping[str, TrainConfig],
+    n_splits: int = 4,
+    *,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """How much of a model's validation error is variance: train on disjoint training sets and compare.
+
+    The training rows are dealt into ``n_splits`` disjoint sets (row ``i``
+    goes to set ``i % n_splits``); every config is trained once on each set
+    (with seed ``config.seed + k`` for set ``k``) and evaluated on the shared
+    validation set. For squared error the expected error of one model splits
+    exactly into the error of the expected model (bias² plus noise) and the
+    variance of the models around it:
+
+    ``E_D (y - f_D(x))² = (y - E_D f_D(x))² + Var_D f_D(x)``.
+
+    With ``K`` models the variance is estimated without bias by the sample
+    variance ``s²`` (``ddof=1``) of the ``K`` predictions, and the first term
+    by ``(y - f̄)² - s²/K`` (the average of ``K`` models still carries
+    ``1/K`` of the variance). Both are averaged over the validation points.
+
+    Args:
+        task: the data; its training rows are split, its validation rows shared.
+        configs: label -> configuration.
+        n_splits: number of disjoint training sets ``K``, ``>= 2``; each needs at least 2 rows.
+        progress: tqdm bar over runs.
+
+    Returns:
+        One row per label: ``label``; ``mean_mse``, the average validation MSE
+        of one model; ``mse_of_mean``, the validation MSE of the ``K``-model
+        average; ``variance``, the estimated variance over training sets;
+        ``bias_noise``, the estimated error of the expected model (so that
+        ``mean_mse == bias_noise + variance`` and ``mse_of_mean == bias_noise
+        + variance / K``); ``n_train`` (rows per set); ``mean_train_r2`` and
+        ``mean_val_r2``.
+
+    Raises:
+        ValueError: ``n_splits`` below 2 or too large for the training rows.
+
+    Shape:
+        ``(len(configs), 8)``.
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 2:
+        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    if len(task.y_train) < 2 * n_splits:
+        raise ValueError(f"n_splits={n_splits} leaves fewer than 2 training rows per set")
+    parts = [
+        RegressionTask(task.X_train[k::n_splits], task.y_train[k::n_splits], task.X_val, task.y_val)
+        for k in range(n_splits)
+    ]
+    X_val = torch.as_tensor(task.X_val).float()
+    y_val = np.asarray(task.y_val, dtype=np.float64)
+    rows = []
+    jobs = list(configs.items())
+    for label, config in tqdm(jobs, desc="configs", disable=not progress):
+        preds, train_r2, val_r2 = [], [], []
+        for k, part in enumerate(parts):
+            result = train_mlp(part, dataclasses.replace(config, seed=config.seed + k))
+            with torch.inference_mode():
+                preds.append(result.model(X_val).reshape(-1).double().numpy())
+            train_r2.append(result.final_train_r2)
+            val_r2.append(result.final_val_r2)
+        f = np.stack(preds)  # (K, n_val)
+        mse_of_mean = float(np.mean((f.mean(axis=0) - y_val) ** 2))
+        variance = float(np.mean(f.var(axis=0, ddof=1)))
+        rows.append(
+            {
+                "label": label,
+                "mean_mse": float(np.mean((f - y_val) ** 2)),
+                "mse_of_mean": mse_of_mean,
+                "variance": variance,
+                "bias_noise": mse_of_mean - variance / n_splits,
+                "n_train": len(parts[0].y_train),
+                "mean_train_r2": float(np.mean(train_r2)),
+                "mean_val_r2": float(np.mean(val_r2)),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _check_values(name: str, values: Iterable[float], upper: float | None = None) -> list[float]:

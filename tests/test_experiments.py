@@ -27,6 +27,7 @@ from regnorm_lab.experiments import (
     penalty_sweep,
     summarise_grid,
     t_interval,
+    variance_decomposition,
     weight_stats,
 )
 from regnorm_lab.training import TrainConfig
@@ -272,3 +273,21 @@ def test_variance_shift_bad_arguments():
         dropout_bn_variance_shift(0.5, order="sideways", generator=g)
     with pytest.raises(ValueError, match="batch_size"):
         dropout_bn_variance_shift(0.5, batch_size=1, generator=g)
+
+
+# --- variance over training sets -----------------------------------------------------------------
+
+
+def test_variance_decomposition_identity_and_rows(task):
+    out = variance_decomposition(task, {"plain": TINY, "l2": TrainConfig(epochs=3, hidden=8, batch_size=16, l2=0.1)}, n_splits=3)
+    assert list(out.label) == ["plain", "l2"]
+    assert (out.n_train == 16).all()  # 48 rows dealt into 3 sets
+    # average error of one model = error of the average model + (K-1)/K * sample variance (squared error)
+    np.testing.assert_allclose(out.mean_mse, out.mse_of_mean + (2 / 3) * out.variance, rtol=1e-9)
+    np.testing.assert_allclose(out.mean_mse, out.bias_noise + out.variance, rtol=1e-9)
+    assert (out.variance > 0).all()
+    with pytest.raises(ValueError, match="n_splits"):
+        variance_decomposition(task, {"plain": TINY}, n_splits=1)
+    with pytest.raises(ValueError, match="n_splits"):
+        variance_decomposition(task, {"plain": TINY}, n_splits=30)
+
