@@ -269,9 +269,13 @@ CELLS = [
         _x, _w, _b = gt.make_inputs("layer_norm", gt.GRADING_SHAPES[0], torch.float32, DEVICE)
         _n = layer_norm(_x, torch.ones_like(_w), torch.zeros_like(_b))
         G.check_true(float(_n.mean(dim=-1).abs().max()) < 1e-3 and float((_n.std(dim=-1, correction=0) - 1.0).abs().max()) < 1e-2, "layer_norm(x, ones, zeros) must normalise each row (mean 0, standard deviation 1) before its speed counts")
-        # A ratio measured now, on this device and these inputs: the reference and your function
-        # alternate over two rounds (one CPU thread) and each keeps its best median.
-        _ratio = gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=2)
+        # A ratio measured now, on this device and these inputs (the reference and your function
+        # alternate, each keeps its best median; one CPU thread). A clear result counts after one
+        # round; a close one is measured over two more rounds and the best ratio counts, so a burst
+        # of load on a shared machine neither fails a vectorised answer nor passes a loop.
+        _ratio = gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=1)
+        if gt.GRADING_THRESHOLD / 2 < _ratio < 3 * gt.GRADING_THRESHOLD:
+            _ratio = min(_ratio, gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=2))
         print(f"layer_norm took {_ratio:.2f}x the reference's time on {DEVICE} (the limit is {gt.GRADING_THRESHOLD:g}x)")
         G.check_true(_ratio <= gt.GRADING_THRESHOLD, f"layer_norm took {_ratio:.1f}x the reference's time on the same inputs (the limit is {gt.GRADING_THRESHOLD:g}x): work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python")
     ''', function="layer_norm"),
@@ -398,9 +402,13 @@ CELLS = [
         _x, _w = gt.make_inputs("rms_norm", gt.GRADING_SHAPES[0], torch.float32, DEVICE)
         _n = rms_norm(_x, torch.ones_like(_w))
         G.check_true(float((_n.square().mean(dim=-1) - 1.0).abs().max()) < 1e-2, "rms_norm(x, ones) must normalise each row (mean square 1) before its speed counts")
-        # A ratio measured now, on this device and these inputs: the reference and your function
-        # alternate over two rounds (one CPU thread) and each keeps its best median.
-        _ratio = gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=2)
+        # A ratio measured now, on this device and these inputs (the reference and your function
+        # alternate, each keeps its best median; one CPU thread). A clear result counts after one
+        # round; a close one is measured over two more rounds and the best ratio counts, so a burst
+        # of load on a shared machine neither fails a vectorised answer nor passes a loop.
+        _ratio = gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=1)
+        if gt.GRADING_THRESHOLD / 2 < _ratio < 3 * gt.GRADING_THRESHOLD:
+            _ratio = min(_ratio, gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=2))
         print(f"rms_norm took {_ratio:.2f}x the reference's time on {DEVICE} (the limit is {gt.GRADING_THRESHOLD:g}x)")
         G.check_true(_ratio <= gt.GRADING_THRESHOLD, f"rms_norm took {_ratio:.1f}x the reference's time on the same inputs (the limit is {gt.GRADING_THRESHOLD:g}x): work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python")
     ''', function="rms_norm"),
