@@ -29,6 +29,7 @@ sys.path.insert(0, str(EXT_DIR))
 
 import colab_notebooks  # noqa: E402
 import offline_mathjax  # noqa: E402
+import project_paths  # noqa: E402
 import quiet_console  # noqa: E402
 import regnorm_cache  # noqa: E402
 
@@ -144,7 +145,7 @@ def test_jupyter_book_translates_config_as_intended():
     )
     assert sphinx_cfg["bibtex_bibfiles"] == ["book/references.bib"]
     assert "sphinxcontrib.bibtex" in sphinx_cfg["extensions"]
-    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax", "quiet_console"):
+    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax", "quiet_console", "project_paths"):
         assert ext in sphinx_cfg["extensions"]
         assert (REPO_ROOT / CONFIG["sphinx"]["local_extensions"][ext] / f"{ext}.py").is_file()
     theme = sphinx_cfg["html_theme_options"]
@@ -480,3 +481,31 @@ def test_cached_outputs_are_restored_into_the_executed_download(tmp_path: Path):
     assert restored.cells[1].outputs[0]["text"] == "42\n"
     assert nbformat.read(unknown, as_version=4).cells[1].outputs == []
     assert colab_notebooks.restore_cached_outputs(executed_dir, tmp_path / "no-cache") == []
+
+
+def test_package_is_found_from_a_single_page_build_folder(tmp_path: Path):
+    pkg = _make_package(tmp_path)
+    (tmp_path / "book").mkdir()
+    assert regnorm_cache.find_package_dir(tmp_path) == pkg.resolve()
+    assert regnorm_cache.find_package_dir(tmp_path / "book") == pkg.resolve()
+    assert regnorm_cache.find_package_dir(tmp_path / "book") == regnorm_cache.find_package_dir(tmp_path)
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    (empty / "regnorm_lab").mkdir()  # a folder without __init__.py is not the package
+    assert regnorm_cache.find_package_dir(empty) in (None, pkg.resolve())
+
+
+def test_bib_files_resolve_in_whole_book_and_single_page_builds(tmp_path: Path):
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "references.bib").write_text("")
+    root = project_paths.project_root(tmp_path / "book")
+    assert root == tmp_path.resolve()
+    # whole book: srcdir is the root, the relative path already works and is kept
+    assert project_paths.resolve_bibfiles(["book/references.bib"], tmp_path, root) == ["book/references.bib"]
+    # single page: srcdir is book/, the path is made absolute from the root
+    got = project_paths.resolve_bibfiles(["book/references.bib"], tmp_path / "book", root)
+    assert got == [str((tmp_path / "book" / "references.bib").resolve())]
+    assert Path(got[0]).is_file()
+    # a file that exists nowhere is left for sphinxcontrib-bibtex to report
+    assert project_paths.resolve_bibfiles(["nope.bib"], tmp_path / "book", root) == ["nope.bib"]

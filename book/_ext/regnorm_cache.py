@@ -21,7 +21,7 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
 
-__all__ = ["package_hash", "cache_path_for", "PACKAGE_DIR_NAME", "KEEP_CACHES", "setup"]
+__all__ = ["package_hash", "cache_path_for", "find_package_dir", "PACKAGE_DIR_NAME", "KEEP_CACHES", "setup"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,9 +95,25 @@ def _prune_old_caches(base: Path, keep: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def find_package_dir(start: Path) -> Path | None:
+    """The ``regnorm_lab`` folder next to ``start`` or next to one of its parents.
+
+    A whole-book build starts from the repository root; a single-page build
+    (``jupyter-book build book/NN_topic.md``) from ``book/``.
+
+    Shape:
+        A folder path, or None when there is none.
+    """
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / PACKAGE_DIR_NAME / "__init__.py").is_file():
+            return folder / PACKAGE_DIR_NAME
+    return None
+
+
 def _on_config_inited(app: Sphinx, config: Config) -> None:
-    package_dir = Path(app.confdir) / PACKAGE_DIR_NAME
-    if not package_dir.is_dir():
+    package_dir = find_package_dir(Path(app.confdir))
+    if package_dir is None:
         LOGGER.info("regnorm_cache: no %s folder next to the config; cache path left alone", PACKAGE_DIR_NAME)
         return
     # myst-nb's own default is <outdir>/../.jupyter_cache (so it follows --path-output); a path set
