@@ -160,6 +160,8 @@ def test_page_renders_offline(browser, server, page_name: str):
         assert h1.count() == 1 and h1.inner_text().strip(), "page has no h1"
 
         n_math = page.locator("span.math, div.math").count()
+        if "$$" in (REPO_ROOT / f"{page_name}.md").read_text():
+            assert n_math > 0, "the source has display math but the page has no math element"
         if n_math:
             # every math element typeset by MathJax, and none of them a TeX error
             page.wait_for_function(
