@@ -74,10 +74,12 @@ def rms_norm(x, weight, eps=1e-6):
 # The slip of one function rides along with the standard mistake of the other.
 SLIP_CELLS = {"layer_norm": {"test_layer_norm_shapes"}, "rms_norm": {"test_rms_norm_device"}}
 OTHER = {"layer_norm": "rms_norm", "rms_norm": "layer_norm"}
+STUDENT_ANSWER = "Memory traffic limits it: my layer_norm reached 2 % of the copy's GB/s on the CPU."
 VARIANTS = {
     **H.standard_variants(SPEC, SOLUTION),
     "loop": {"answers": LOOP},
 }
+VARIANTS["solution"]["answers"]["written_answer"] = STUDENT_ANSWER
 for _fn in SPEC.MISTAKES:
     VARIANTS[f"mistake_{_fn}"]["answers"][OTHER[_fn]] = SLIPS[OTHER[_fn]]
 
@@ -93,6 +95,11 @@ def failing(g: H.Graded, student: str) -> set[str]:
 
 def autograded_nb(g: H.Graded, student: str):
     return nbformat.read(str(g.course / "autograded" / student / A / f"{A}.ipynb"), as_version=4)
+
+
+def cell_source(nb, grade_id: str) -> str:
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source
 
 
 def cell_text(nb, grade_id: str) -> str:
@@ -141,6 +148,25 @@ def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
     blank = cells(graded, "blank")
     assert sum(s for s, _ in blank.values()) == 0.0 and sum(m for _, m in blank.values()) == MAX
     assert all(graded.statuses[s].status == "graded" for s in VARIANTS), {s: graded.statuses[s].status for s in VARIANTS}
+    # the written answer counts towards the maximum, and waits for the instructor
+    assert graded.statuses["solution"].max_score == MAX + 3.0
+
+
+def test_written_answer_is_released_empty_and_graded_by_hand(graded: H.Graded) -> None:
+    from nbgrader.api import Gradebook
+
+    from regnorm_lab.course import pipeline
+
+    nb = nbformat.read(str(graded.course / "release" / A / f"{A}.ipynb"), as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer"]
+    meta = cell.metadata["nbgrader"]
+    assert cell.cell_type == "markdown" and meta["grade"] and meta["solution"] and meta["points"] == 3.0
+    assert cell.source.strip() == "YOUR ANSWER HERE"
+    assert "page by page" not in H.text_of_notebook(graded.course / "release" / A / f"{A}.ipynb")  # the model answer stays home
+    with Gradebook(pipeline.load_config(graded.course).CourseDirectory.db_url, "regnorm-lab") as gb:
+        grade = gb.find_grade("written_answer", A, A, "solution")
+        assert grade.needs_manual_grade and grade.max_score == 3.0 and grade.auto_score is None
+    assert STUDENT_ANSWER in cell_source(autograded_nb(graded, "solution"), "written_answer")
 
 
 @pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
