@@ -3,14 +3,17 @@
 Starting a kernel and importing the setup cell's modules (numpy, torch through
 ``regnorm_lab.grading``) takes longer than running a short assignment's cells.
 Re-using a kernel across students is not safe (a student's state would leak into
-the next one's grade), so instead each grading worker keeps ONE spare kernel: a
-brand-new kernel, started with the same kernel name, arguments and environment
-as nbgrader's ``Execute`` would use, that has silently imported the modules the
-assignment's locked setup cells import, and nothing else (no names bound in the
-user namespace, no execution count used, no history). When a notebook is due the
-worker takes the spare, moves it to the notebook's folder, hands it to nbclient,
-and starts the next spare in a background thread while the notebook runs. The
-kernel is shut down after its one notebook.
+the next one's grade). Instead each grading worker
+
+- keeps a :class:`~.zygote.Zygote`: a process that imported ipykernel and the
+  modules the assignment's locked setup cells import, and forks one brand-new
+  kernel process per notebook (no other kernel's state, nothing of the worker);
+- keeps ONE spare kernel forked ahead of time, with the same kernel name,
+  arguments and environment nbgrader's ``Execute`` would use. When a notebook is
+  due the worker takes the spare, moves it to the notebook's folder (cwd and
+  ``sys.path[0]``, as if launched there), hands it to nbclient, and forks the next
+  spare in a background thread while the notebook runs. Each kernel is shut down
+  after its one notebook.
 
 Enable it in a worker's config with :func:`enable` (``grade --no-prewarm`` turns it off).
 """
@@ -29,6 +32,8 @@ from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
+
+from .zygote import Zygote, zygote_kernel_manager
 
 __all__ = ["PrewarmedExecute", "enable", "preload_modules"]
 
@@ -99,12 +104,15 @@ class _Spare:
     @staticmethod
     def start(key: tuple) -> AsyncKernelManager:
         kernel_name, extra, modules, env = key
-        km = AsyncKernelManager(kernel_name=kernel_name)
-        # a neutral folder to start in; the kernel moves to the notebook's folder when taken
-        asyncio.run(km.start_kernel(extra_arguments=list(extra), cwd=os.path.expanduser("~"), env={**os.environ, **dict(env)}))
-        if modules:
-            code = "".join(f"__import__({m!r})\n" for m in modules)
-            _run_silent(km, code)
+        full_env = {**os.environ, **dict(env)}
+        full_env.pop("JPY_PARENT_PID", None)
+        zygote = _zygote(modules, full_env)
+        km = zygote_kernel_manager(zygote, kernel_name)
+        # a neutral folder to start in; the kernel moves to the notebook's folder when taken.
+        # parent_handle: ipykernel read JPY_PARENT_PID when the zygote imported it, so say it
+        # again; the kernel exits if the zygote (and so the worker) goes away
+        args = [*extra, f"--IPKernelApp.parent_handle={zygote.proc.pid}"]
+        asyncio.run(km.start_kernel(extra_arguments=args, cwd=zygote.cwd, env=full_env))
         return km
 
     def _target(self, key: tuple) -> None:
@@ -145,7 +153,35 @@ def _shutdown(km: AsyncKernelManager) -> None:
 
 
 _SPARE = _Spare()
-atexit.register(_SPARE.close)
+_ZYGOTES: dict[tuple, Zygote] = {}
+_ZLOCK = threading.Lock()
+
+
+def _zygote(modules: tuple[str, ...], env: dict[str, str]) -> Zygote:
+    """This worker's zygote for these modules and environment (started on first use, restarted if dead)."""
+    key = (modules, tuple(sorted(env.items())))
+    with _ZLOCK:
+        z = _ZYGOTES.get(key)
+        if z is None or not z.alive():
+            z = _ZYGOTES[key] = Zygote(modules, env, os.path.expanduser("~"))
+        return z
+
+
+def _close_all() -> None:
+    _SPARE.close()
+    for z in _ZYGOTES.values():
+        z.close()
+
+
+atexit.register(_close_all)
+
+
+def _move_to(path: str) -> str:
+    """Code that moves a kernel to ``path`` as if launched there (cwd and ``sys.path[0]``), binding no name."""
+    return (
+        f"if __import__('sys').path[:1] == [__import__('os').getcwd()]: __import__('sys').path[0] = {path!r}\n"
+        f"__import__('os').chdir({path!r})\n"
+    )
 
 
 class PrewarmedExecute(Execute):
@@ -162,7 +198,7 @@ class PrewarmedExecute(Execute):
         km = _SPARE.take(key) or _Spare.start(key)
         _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
         try:
-            _run_silent(km, f"__import__('os').chdir({os.path.abspath(path)!r})")
+            _run_silent(km, _move_to(os.path.abspath(path)))
             return super().preprocess(nb, resources, km=km)
         finally:
             _shutdown(km)

@@ -36,8 +36,19 @@ CLASS = {
     "missing": {"notebook": False},
 }
 EXPECTED_STATUS = {"solution": "graded", "blank": "graded", "mistake_l2": "graded", "os_exit": "kernel_died", "invalid_json": "unreadable", "missing": "missing"}
-# kills the process that started its kernel: the grading worker (serial nbgrader would die with it)
-KILLER = {"answers": {**SOLUTION, "l1_penalty": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"}}
+# kills the grading worker process that runs it (serial nbgrader would die with it): the
+# nearest ancestor that is a multiprocessing worker (the kernel's parent may be a zygote)
+KILLER = {"answers": {**SOLUTION, "l1_penalty": """
+import os, signal
+pid = os.getppid()
+while pid > 1:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if b"spawn_main" in f.read():
+            os.kill(pid, signal.SIGKILL)
+            break
+    with open(f"/proc/{pid}/stat") as f:
+        pid = int(f.read().rsplit(")", 1)[1].split()[1])
+"""}}
 
 
 def expected_cells(student: str) -> set[str]:

@@ -1,0 +1,126 @@
+"""Benchmark: grade one planted class serially with plain nbgrader and with ``grade --workers N``.
+
+    .venv/bin/python benchmarks/grade_class.py            # 40 ps01 submissions, 2 workers
+    .venv/bin/python benchmarks/grade_class.py --n 12 --no-prewarm-too
+
+The same class (solution, blank and each single-mistake variant of the authoring
+spec, in turn) is planted in two private copies of the course. Copy 1 is graded
+by ONE plain ``nbgrader autograde`` call (``NbGraderAPI.autograde(A, "*")``: one
+submission after another); copy 2 by :func:`regnorm_lab.course.parallel.grade_class`
+(feedback, export and report off, so both do the same work). It prints seconds
+per submission, the speed-up, and the overhead per submission beyond the notebook's
+own execution: the mean time to run a notebook's cells in a kernel that is
+already started with its setup modules imported, measured here on a few of the
+planted notebooks. Numbers depend on the load of the machine; the script prints
+the load average next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the planting harness lives with the tests
+
+A = "ps01_penalties"
+
+
+def plant_class(tmp: pathlib.Path, n: int) -> pathlib.Path:
+    from tests.exercises import harness as H
+
+    course = H.copy_course(tmp, [A])
+    H.release(course, A)
+    spec = H.spec(course, A)
+    solution = H.solution_answers(course, A)
+    variants = [solution, {}] + [{**solution, fn: code} for fn, (code, _) in sorted(spec.MISTAKES.items())]
+    for i in range(n):
+        H.plant(course, f"student{i:03d}", A, variants[i % len(variants)])
+    return course
+
+
+def own_execution_seconds(course: pathlib.Path, students: list[str]) -> list[float]:
+    """Time to run each notebook's cells in an already started kernel with the setup modules imported."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from regnorm_lab.course import pipeline
+    from regnorm_lab.course.prewarm import _shutdown, _Spare, preload_modules
+
+    cfg = pipeline.load_config(course)
+    times = []
+    for s in students:
+        path = course / "submitted" / s / A / f"{A}.ipynb"
+        nb = nbformat.read(str(path), as_version=4)
+        key = ("python3", ("--HistoryManager.hist_file=:memory:",), preload_modules(nb), (("NBGRADER_EXECUTION", "autograde"),))
+        km = _Spare.start(key)
+        try:
+            client = NotebookClient(nb, km=km, timeout=int(cfg.Execute.timeout), allow_errors=True, resources={"metadata": {"path": str(path.parent)}})
+            t0 = time.perf_counter()
+            client.execute()
+            times.append(time.perf_counter() - t0)
+        finally:
+            _shutdown(km)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=40, help="submissions in the class (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel workers (default: %(default)s)")
+    parser.add_argument("--no-prewarm-too", action="store_true", help="also time the parallel command without kernel prewarming")
+    args = parser.parse_args()
+
+    from regnorm_lab.course import parallel, pipeline
+
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        tmp = pathlib.Path(tmp)
+        serial_course = plant_class(tmp / "serial", args.n)
+        par_course = plant_class(tmp / "parallel", args.n)
+        print(f"class: {args.n} planted {A} submissions; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+
+        api = pipeline.make_api(serial_course)
+        t0 = time.perf_counter()
+        result = api.autograde(A, "*", force=True, create=True)
+        t_serial = time.perf_counter() - t0
+        if not result.get("success"):
+            print(result.get("log", "")[-2000:])
+            return 1
+        print(f"serial nbgrader autograde : {t_serial:7.1f} s = {t_serial / args.n:.2f} s/submission (load {os.getloadavg()[0]:.1f})")
+
+        runs = [("grade --workers %d" % args.workers, True)] + ([("grade, no prewarm", False)] if args.no_prewarm_too else [])
+        t_par = {}
+        for label, prewarm in runs:
+            t0 = time.perf_counter()
+            res = parallel.grade_class(par_course, A, workers=args.workers, force=True, prewarm=prewarm, progress=False, feedback=False, export=False, report=False)
+            t_par[label] = time.perf_counter() - t0
+            bad = [s for s in res.statuses if s.status != "graded"]
+            if bad:
+                print(f"{label}: {len(bad)} submission(s) not graded: {bad[:3]}")
+                return 1
+            print(f"{label:26s}: {t_par[label]:7.1f} s = {t_par[label] / args.n:.2f} s/submission, "
+                  f"speed-up {t_serial / t_par[label]:.2f}x (load {os.getloadavg()[0]:.1f})")
+
+        # the two gradebooks must agree before the speed means anything
+        from regnorm_lab.course.merge import dump_submissions
+
+        same = dump_submissions(str(pipeline.load_config(serial_course).CourseDirectory.db_url), A) == dump_submissions(str(pipeline.load_config(par_course).CourseDirectory.db_url), A)
+        print(f"gradebooks identical: {same}")
+
+        sample = [f"student{i:03d}" for i in range(min(args.n, 3))]
+        own = statistics.mean(own_execution_seconds(par_course, sample))
+        print(f"notebook's own execution (warm kernel, setup modules imported): {own:.2f} s/submission")
+        print(f"overhead beyond it, serial nbgrader          : {t_serial / args.n - own:.2f} s/submission")
+        for label, t in t_par.items():
+            # a worker's share of the wall time per submission it graded
+            print(f"overhead beyond it, {label:25s}: {t * args.workers / args.n - own:.2f} s/submission (wall x workers / n - own)")
+        return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
