@@ -119,9 +119,11 @@ CELLS = [
           A Python loop over the rows is far slower; whole-tensor operations (reductions
           over `dim=-1` with `keepdim=True`, broadcasting) are fast.
 
-        The notebook runs on a CUDA GPU when there is one (e.g. on Colab: *Runtime → Change
-        runtime type → GPU*), otherwise on the CPU; the setup cell says which. The speed is
-        graded as a *ratio* measured on the same machine, so it means the same on both.
+        The notebook runs on a CUDA GPU when there is one, otherwise on the CPU; the setup
+        cell says which. (On Colab: *Runtime → Change runtime type → GPU*, then add the
+        cell that installs the course package, from the course's *For students* page.)
+        The speed is graded as a *ratio* measured on the same machine, so it means the same
+        on a GPU and on a CPU.
         At the end, a report times your functions against the fused kernels and a plain
         copy, and you explain what limits the speed.
 
