@@ -33,6 +33,19 @@ import torch
 import torch.nn.functional as F
 import regnorm_lab.grading as G
 import regnorm_lab.gpu_timing as gt
+import ctypes, sys
+
+# Timing on a Linux CPU: let malloc keep and reuse freed memory, as PyTorch's caching
+# allocator does on a GPU. Otherwise glibc returns some large temporaries to the system and
+# maps them again page by page on the next call, depending on the state of the heap: the
+# same code then measures up to 5x faster or slower from one run to the next.
+if sys.platform.startswith("linux"):
+    try:
+        _libc = ctypes.CDLL("libc.so.6")
+        _libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: blocks below 32 MiB come from the reusable heap
+        _libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap instead of returning it
+    except (OSError, AttributeError):  # not glibc: nothing to pin
+        pass
 
 # CUDA when this machine has a GPU, otherwise the CPU: every test and timing below runs there.
 DEVICE = gt.pick_device()
@@ -84,12 +97,13 @@ tensor (`x - mean`, `* rsqrt(...)`, `* weight`, `+ bias`: four or five full pass
 needs fresh memory for every temporary; the fused kernel reads `x` once and writes the
 output once. The copy moves exactly that minimum (read `x`, write a tensor of the same
 size) with no arithmetic, so it is the ceiling: a normalization must move at least as many
-bytes. On the course's CPU (AMD EPYC, one thread, 8192 x 256 float32) the fused layer norm
-took 1.3 ms (about 60 % of the copy's 21 GB/s) while the reference took 44 ms and my
-function 35 ms (about 2 % of the copy): much worse than five passes alone predict, because
-each 8 MiB temporary is freshly allocated memory that the operating system must map page
-by page, a cost the fused kernel never pays. On a GPU the same composite pays a kernel
-launch and a full trip through memory per operation instead."""
+bytes. On the course's CPU (AMD EPYC, one thread, 8192 x 256 float32, a shared machine)
+the fused layer norm reached about 70-80 % of the copy's GB/s, the reference and my
+function about 5 %: 13-17x slower, more than five passes predict, because `torch.var_mean`'s
+one-pass (Welford) reduction does more arithmetic per element than a plain sum on a CPU
+(the book chapter measures it). RMS norm, three cheap passes, reached 30-55 % of the copy,
+as fast as `F.rms_norm`, which on a CPU is not a single fused kernel. On a GPU each
+operation of a composite also costs a kernel launch and a full trip through memory."""
 
 
 CELLS = [
@@ -269,11 +283,11 @@ CELLS = [
         G.check_true(float(_n.mean(dim=-1).abs().max()) < 1e-3 and float((_n.std(dim=-1, correction=0) - 1.0).abs().max()) < 1e-2, "layer_norm(x, ones, zeros) must normalise each row (mean 0, standard deviation 1) before its speed counts")
         # A ratio measured now, on this device and these inputs (the reference and your function
         # alternate, each keeps its best median; one CPU thread). A clear result counts after one
-        # round; a close one is measured over two more rounds and the best ratio counts, so a burst
-        # of load on a shared machine neither fails a vectorised answer nor passes a loop.
+        # round; a close one is measured over four more rounds and the best ratio counts, so a
+        # burst of load on a shared machine neither fails a vectorised answer nor passes a loop.
         _ratio = gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=1)
         if gt.GRADING_THRESHOLD / 2 < _ratio < 3 * gt.GRADING_THRESHOLD:
-            _ratio = min(_ratio, gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=2))
+            _ratio = min(_ratio, gt.speed_ratio(layer_norm, G.reference("layer_norm"), lambda: (_x, _w, _b), DEVICE, min_run_time=0.1, rounds=4))
         print(f"layer_norm took {_ratio:.2f}x the reference's time on {DEVICE} (the limit is {gt.GRADING_THRESHOLD:g}x)")
         G.check_true(_ratio <= gt.GRADING_THRESHOLD, f"layer_norm took {_ratio:.1f}x the reference's time on the same inputs (the limit is {gt.GRADING_THRESHOLD:g}x): work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python")
     ''', function="layer_norm"),
@@ -402,11 +416,11 @@ CELLS = [
         G.check_true(float((_n.square().mean(dim=-1) - 1.0).abs().max()) < 1e-2, "rms_norm(x, ones) must normalise each row (mean square 1) before its speed counts")
         # A ratio measured now, on this device and these inputs (the reference and your function
         # alternate, each keeps its best median; one CPU thread). A clear result counts after one
-        # round; a close one is measured over two more rounds and the best ratio counts, so a burst
-        # of load on a shared machine neither fails a vectorised answer nor passes a loop.
+        # round; a close one is measured over four more rounds and the best ratio counts, so a
+        # burst of load on a shared machine neither fails a vectorised answer nor passes a loop.
         _ratio = gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=1)
         if gt.GRADING_THRESHOLD / 2 < _ratio < 3 * gt.GRADING_THRESHOLD:
-            _ratio = min(_ratio, gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=2))
+            _ratio = min(_ratio, gt.speed_ratio(rms_norm, G.reference("rms_norm"), lambda: (_x, _w), DEVICE, min_run_time=0.1, rounds=4))
         print(f"rms_norm took {_ratio:.2f}x the reference's time on {DEVICE} (the limit is {gt.GRADING_THRESHOLD:g}x)")
         G.check_true(_ratio <= gt.GRADING_THRESHOLD, f"rms_norm took {_ratio:.1f}x the reference's time on the same inputs (the limit is {gt.GRADING_THRESHOLD:g}x): work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python")
     ''', function="rms_norm"),
