@@ -75,6 +75,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="parallel workers (default: %(default)s)")
     parser.add_argument("--no-prewarm-too", action="store_true", help="also time the parallel command without kernel prewarming")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr] - progress shows when piped
 
     from regnorm_lab.course import parallel, pipeline
 

@@ -431,7 +431,7 @@ def grade_class(
                     for task, err in lost:
                         again = _run(backend, [task], on_result, bar)
                         if again:
-                            failed[task.student] = StudentStatus(task.student, "error", None, None, f"{WORKER_DIED} ({type(again[0][1]).__name__})")
+                            failed[task.student] = StudentStatus(task.student, "error", None, None, _lost_detail(again[0][1]))
                             bar.update(1)
         finally:
             backend.close()
@@ -455,8 +455,8 @@ def grade_class(
 
     graded_now = [s for s in gradable if statuses[s].status in ("graded", "timeout")]
     if feedback and graded_now:
-        if len(graded_now) == len(students):
-            pipeline.feedback(root, assignment)
+        if not skipped:
+            pipeline.feedback(root, assignment)  # one nbgrader call for every autograded student
         else:
             for s in graded_now:
                 pipeline.feedback(root, assignment, s)
@@ -467,6 +467,15 @@ def grade_class(
 
         files.update(item_analysis(root, assignment))
     return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files)
+
+
+def _lost_detail(err: BaseException) -> str:
+    """Why a student's task never returned: its worker died, or the grading code itself failed."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(err, BrokenProcessPool) or type(err).__name__ in ("KilledWorker", "CommClosedError"):
+        return f"{WORKER_DIED} ({type(err).__name__})"
+    return f"grading failed twice: {type(err).__name__}: {str(err)[:200]}"
 
 
 def _in_gradebook(db_url: str, assignment: str) -> bool:

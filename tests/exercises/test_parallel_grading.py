@@ -32,10 +32,14 @@ CLASS = {
     "blank": {},
     "mistake_l2": {"answers": {**SOLUTION, MISTAKE: SPEC.MISTAKES[MISTAKE][0]}},
     "os_exit": {"answers": {**SOLUTION, "l1_grad": "import os\nos._exit(1)"}},
+    "loop": {"answers": {**SOLUTION, "l1_penalty": "while True:\n    pass"}},  # interrupted at the cell time limit
     "invalid_json": {"raw_text": '{"cells": [ not json'},
     "missing": {"notebook": False},
 }
-EXPECTED_STATUS = {"solution": "graded", "blank": "graded", "mistake_l2": "graded", "os_exit": "kernel_died", "invalid_json": "unreadable", "missing": "missing"}
+EXPECTED_STATUS = {
+    "solution": "graded", "blank": "graded", "mistake_l2": "graded", "os_exit": "kernel_died", "loop": "timeout",
+    "invalid_json": "unreadable", "missing": "missing",
+}
 # kills the grading worker process that runs it (serial nbgrader would die with it): the
 # nearest ancestor that is a multiprocessing worker (the kernel's parent may be a zygote)
 KILLER = {"answers": {**SOLUTION, "l1_penalty": """
@@ -57,6 +61,8 @@ def expected_cells(student: str) -> set[str]:
         return set()
     if student == "mistake_l2":
         return set(SPEC.MISTAKES[MISTAKE][1])
+    if student == "loop":
+        return {cell for cell, fn in OWNER.items() if fn == "l1_penalty"}  # only the function that hung
     return set(OWNER)  # blank, and every submission that could not be graded
 
 
@@ -122,7 +128,7 @@ def test_feedback_for_every_graded_student(runs: dict) -> None:
     course = runs["parallel"]
     for student, status in EXPECTED_STATUS.items():
         files = list((course / "feedback" / student / A).glob("*.html"))
-        assert bool(files) == (status == "graded"), f"{student}: feedback {files}"
+        assert bool(files) == (status in ("graded", "timeout")), f"{student}: feedback {files}"
     text = H.text_of_feedback(course / "feedback" / "mistake_l2" / A / f"{A}.html")
     assert "hidden test: l2_penalty returns" in text
     # no work folder or shard left in the course
@@ -152,7 +158,7 @@ def test_resume_grades_only_new_or_changed_unless_forced(runs: dict) -> None:
 
     forced = parallel.grade_class(course, A, workers=2, timeout=TIMEOUT, progress=False, report=False, feedback=False, force=True)
     assert sorted(forced.graded) == sorted(s for s, st in EXPECTED_STATUS.items() if st not in ("unreadable", "missing"))
-    assert all(_mtimes(course)[s] != after[s] for s in ("solution", "mistake_l2"))
+    assert all(_mtimes(course)[s] != after[s] for s in ("solution", "mistake_l2", "loop"))
 
 
 def test_a_notebook_that_kills_its_worker_costs_only_that_student(runs: dict) -> None:
