@@ -332,7 +332,8 @@ _FRAMEWORK_ROUTINES: dict[str, tuple[str, ...]] = {
     "weight_penalty": (),
     "build_model": (),
     "layer_norm": ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.nn.LayerNorm", "torch.native_layer_norm"),
-    "rms_norm": ("torch.nn.functional.rms_norm", "torch.rms_norm", "torch.nn.RMSNorm"),
+    # torch._fused_rms_norm is the private kernel behind F.rms_norm: as much a shortcut as the public one.
+    "rms_norm": ("torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm", "torch.nn.RMSNorm"),
 }
 
 

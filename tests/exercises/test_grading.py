@@ -219,6 +219,17 @@ def test_forbidden_for_lists_reference_and_framework_routines() -> None:
     assert "sklearn.preprocessing" in G.forbidden_for("min_max_scale")
 
 
+def test_rms_norm_may_not_call_torchs_private_fused_kernel() -> None:
+    fn = _define(
+        "import torch\n"
+        "def rms_norm(x, weight, eps=1e-6):\n"
+        "    return torch._fused_rms_norm(x, [x.shape[-1]], weight, eps)[0]\n",
+        "rms_norm",
+    )
+    with pytest.raises(G.CheckFailed, match="rms_norm calls torch._fused_rms_norm"):
+        G.assert_own_work(fn, "rms_norm")
+
+
 def test_grading_module_emits_no_warnings_on_import() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
