@@ -48,8 +48,12 @@ test: $(STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
+# glibc otherwise returns every large (16 MB) buffer to the OS and page-faults it back on the
+# next call, which adds noise of up to 2x to torch's side; keep freed memory in the heap instead.
+BENCH_ENV := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=536870912
+
 bench: $(STAMP)
-	$(PY) -m regnorm_lab.bench
+	$(BENCH_ENV) $(PY) -m regnorm_lab.bench
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
