@@ -24,15 +24,11 @@ __all__ = [
 
 
 @dataclass(frozen=True, eq=False)
-class RegressionTask:
-    """A train/validation split for regression (numpy, float32).
+class _Split:
+    """The fields and methods :class:`RegressionTask` and :class:`ClassificationTask` share.
 
     ``eq=False``: comparing numpy arrays with ``==`` is ambiguous, so two tasks
     are equal only when they are the same object.
-
-    Shape:
-        ``X_train``: ``(n_train, n_features)``, ``y_train``: ``(n_train,)``,
-        ``X_val``: ``(n_val, n_features)``, ``y_val``: ``(n_val,)``.
     """
 
     X_train: np.ndarray
@@ -49,13 +45,27 @@ class RegressionTask:
         """``(X_train, y_train, X_val, y_val)`` as torch tensors (copies: the task stays untouched).
 
         Shape:
-            As the fields; dtypes float32.
+            As the fields, with their dtypes: float32 features, and float32
+            targets (regression) or int64 labels (classification).
         """
         return tuple(torch.tensor(a) for a in (self.X_train, self.y_train, self.X_val, self.y_val))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, eq=False)
-class ClassificationTask:
+class RegressionTask(_Split):
+    """A train/validation split for regression (numpy, float32).
+
+    ``eq=False``: comparing numpy arrays with ``==`` is ambiguous, so two tasks
+    are equal only when they are the same object.
+
+    Shape:
+        ``X_train``: ``(n_train, n_features)``, ``y_train``: ``(n_train,)``,
+        ``X_val``: ``(n_val, n_features)``, ``y_val``: ``(n_val,)``.
+    """
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationTask(_Split):
     """A train/validation split for classification: float32 features, int64 labels in ``0..n_classes-1``.
 
     Shape:
@@ -63,24 +73,7 @@ class ClassificationTask:
         ``X_val``: ``(n_val, n_features)``, ``y_val``: ``(n_val,)``.
     """
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
     n_classes: int
-
-    @property
-    def n_features(self) -> int:
-        """Number of input columns."""
-        return int(self.X_train.shape[1])
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(X_train, y_train, X_val, y_val)`` as torch tensors (float32 features, int64 labels; copies).
-
-        Shape:
-            As the fields.
-        """
-        return tuple(torch.tensor(a) for a in (self.X_train, self.y_train, self.X_val, self.y_val))  # type: ignore[return-value]
 
 
 def _check_count(name: str, value: int, minimum: int = 1) -> int:
@@ -125,6 +118,38 @@ def _regression_target(z: np.ndarray, idx: np.ndarray, coef: np.ndarray) -> np.n
         if j % 2 == 0:
             f += 0.5 * coef[j, 2] * a * zi[:, (j + 1) % k]
     return f
+
+
+def _check_informative(n_features: int, n_informative: int) -> tuple[int, int]:
+    """``(n_features, n_informative)`` as checked counts, with ``n_features >= n_informative >= 1``."""
+    n_informative = _check_count("n_informative", n_informative, 1)
+    n_features = _check_count("n_features", n_features, 1)
+    if n_features < n_informative:
+        raise ValueError(f"n_features must be >= n_informative ({n_informative}), got {n_features}")
+    return n_features, n_informative
+
+
+def _latent_scores(
+    n: int, n_features: int, n_informative: int, n_scores: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The design both tasks share: ``n_scores`` smooth scores of the same latent rows, and raw-scaled ``X``.
+
+    Draws, in this order, the informative columns, the coefficients of each
+    score (:func:`_regression_target`), the column scales and offsets
+    (:func:`_raw_scales`) and the latent ``z ~ N(0, 1)``; the caller draws its
+    noise afterwards. Keep this order: another order gives other data for the
+    same seed (and voids the numbers measured in :func:`make_regression_task`).
+
+    Shape:
+        Returns ``scores``: ``(n, n_scores)`` float64 and ``X = z * scale + offset``:
+        ``(n, n_features)`` float32.
+    """
+    idx = rng.choice(n_features, size=n_informative, replace=False)
+    coefs = rng.normal(0.0, 1.0, size=(n_scores, n_informative, 3))
+    scale, offset = _raw_scales(n_features, rng)
+    z = rng.standard_normal((n, n_features))
+    scores = np.stack([_regression_target(z, idx, coefs[c]) for c in range(n_scores)], axis=1)
+    return scores, (z * scale + offset).astype(np.float32)
 
 
 def make_regression_task(
@@ -179,25 +204,16 @@ def make_regression_task(
     rng = _check_rng(rng)
     n_train = _check_count("n_train", n_train, 2)
     n_val = _check_count("n_val", n_val, 2)
-    n_informative = _check_count("n_informative", n_informative, 1)
-    n_features = _check_count("n_features", n_features, 1)
-    if n_features < n_informative:
-        raise ValueError(f"n_features must be >= n_informative ({n_informative}), got {n_features}")
+    n_features, n_informative = _check_informative(n_features, n_informative)
     noise = check_nonnegative("noise", noise)
 
-    idx = rng.choice(n_features, size=n_informative, replace=False)
-    coef = rng.normal(0.0, 1.0, size=(n_informative, 3))
-    scale, offset = _raw_scales(n_features, rng)
     n = n_train + n_val
-    z = rng.standard_normal((n, n_features))
-    f = _regression_target(z, idx, coef)
+    scores, X = _latent_scores(n, n_features, n_informative, 1, rng)
+    f = scores[:, 0]
     # Standardise the clean target with its own sample stats (the split shares
     # one draw), so ``noise`` is a noise-to-signal ratio whatever the seed.
     f = (f - f.mean()) / f.std()
-    y = f + noise * rng.standard_normal(n)
-    X = z * scale + offset
-    X = X.astype(np.float32)
-    y = y.astype(np.float32)
+    y = (f + noise * rng.standard_normal(n)).astype(np.float32)
     return RegressionTask(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
 
 
@@ -242,24 +258,16 @@ def make_classification_task(
     n_train = _check_count("n_train", n_train, 2)
     n_val = _check_count("n_val", n_val, 2)
     n_classes = _check_count("n_classes", n_classes, 2)
-    n_informative = _check_count("n_informative", n_informative, 1)
-    n_features = _check_count("n_features", n_features, 1)
-    if n_features < n_informative:
-        raise ValueError(f"n_features must be >= n_informative ({n_informative}), got {n_features}")
+    n_features, n_informative = _check_informative(n_features, n_informative)
     label_noise = check_nonnegative("label_noise", label_noise)
     if label_noise > 1.0:
         raise ValueError(f"label_noise must be in [0, 1], got {label_noise!r}")
 
-    idx = rng.choice(n_features, size=n_informative, replace=False)
-    coefs = rng.normal(0.0, 1.0, size=(n_classes, n_informative, 3))
-    scale, offset = _raw_scales(n_features, rng)
     n = n_train + n_val
-    z = rng.standard_normal((n, n_features))
-    scores = np.stack([_regression_target(z, idx, coefs[c]) for c in range(n_classes)], axis=1)
+    scores, X = _latent_scores(n, n_features, n_informative, n_classes, rng)
     y = scores.argmax(axis=1)
     flip = rng.random(n) < label_noise
     y = np.where(flip, rng.integers(0, n_classes, size=n), y).astype(np.int64)
-    X = (z * scale + offset).astype(np.float32)
     return ClassificationTask(X[:n_train], y[:n_train], X[n_train:], y[n_train:], n_classes)
 
 
