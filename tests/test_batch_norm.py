@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regnorm_lab.batch_norm import BatchNorm1d, batchnorm_backward, batchnorm_forward
 from regnorm_lab.gradcheck import numerical_gradient_array, rel_error
+
+from _norm_helpers import (
+    assert_forward_backward_match,
+    assert_grads_match_numerical,
+    assert_parameter_grads_match,
+    load_random_parameters,
+    norm_property,
+)
 
 SHAPES = [(2, 3), (7, 5), (64, 16)]
 
@@ -165,9 +172,7 @@ def test_backward_matches_numerical_gradient(rng, shape):
     def out_of(x_, g_, b_):
         return batchnorm_forward(x_, g_, b_, rm, rv)[0]
 
-    assert rel_error(dx, numerical_gradient_array(lambda v: out_of(v, gamma, beta), x, dout)) < 1e-6
-    assert rel_error(dgamma, numerical_gradient_array(lambda v: out_of(x, v, beta), gamma, dout)) < 1e-7
-    assert rel_error(dbeta, numerical_gradient_array(lambda v: out_of(x, gamma, v), beta, dout)) < 1e-7
+    assert_grads_match_numerical(out_of, (x, gamma, beta), (dx, dgamma, dbeta), dout, (1e-6, 1e-7, 1e-7))
 
 
 def test_backward_eval_mode(rng):
@@ -186,14 +191,7 @@ def test_backward_eval_mode(rng):
 # ---------------------------------------------------------------- properties
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(2, 40),
-    d=st.integers(1, 6),
-    loc=st.floats(-100, 100),
-    scale=st.floats(0.5, 100),
-)
+@norm_property(n=st.integers(2, 40), d=st.integers(1, 6), loc=st.floats(-100, 100), scale=st.floats(0.5, 100))
 def test_property_normalised_moments(seed, n, d, loc, scale):
     x = np.random.default_rng(seed).normal(loc, scale, size=(n, d))
     eps = 1e-5
@@ -204,14 +202,7 @@ def test_property_normalised_moments(seed, n, d, loc, scale):
     np.testing.assert_allclose(out.var(axis=0), v / (v + eps), rtol=1e-9)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(2, 40),
-    d=st.integers(1, 6),
-    a=st.floats(0.5, 50),
-    c=st.floats(-1e3, 1e3),
-)
+@norm_property(n=st.integers(2, 40), d=st.integers(1, 6), a=st.floats(0.5, 50), c=st.floats(-1e3, 1e3))
 def test_property_invariant_to_positive_affine_map(seed, n, d, a, c):
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 3.0, size=(n, d))
@@ -276,12 +267,7 @@ def _pair(num_features, **kwargs):
     """Our BatchNorm1d and torch's, in float64, with the same random affine parameters."""
     ours = BatchNorm1d(num_features, dtype=torch.float64, **kwargs)
     ref = torch.nn.BatchNorm1d(num_features, dtype=torch.float64, **kwargs)
-    if ref.affine:
-        g = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            ref.weight.copy_(torch.randn(num_features, generator=g, dtype=torch.float64))
-            ref.bias.copy_(torch.randn(num_features, generator=g, dtype=torch.float64))
-    ours.load_state_dict(ref.state_dict())
+    load_random_parameters(ours, ref, torch.Generator().manual_seed(0))  # weight, then bias (if affine)
     return ours, ref
 
 
@@ -301,14 +287,8 @@ def test_module_matches_torch_over_steps(shape, momentum):
     for step in range(4):
         x = torch.randn(shape, generator=g, dtype=torch.float64) * (1 + step) + step
         dout = torch.randn(shape, generator=g, dtype=torch.float64)
-        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-        y1, y2 = ours(x1), ref(x2)
-        torch.testing.assert_close(y1, y2, rtol=1e-10, atol=1e-12)
-        y1.backward(dout)
-        y2.backward(dout)
-        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-8, atol=1e-10)
-    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-10, atol=1e-12)
+        assert_forward_backward_match(ours, ref, x, dout)
+    assert_parameter_grads_match(ours, ref)  # weight and bias, accumulated over the steps
     _assert_same_state(ours, ref)
     assert int(ours.num_batches_tracked) == 4
     ours.eval(), ref.eval()

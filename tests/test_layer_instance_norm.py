@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regnorm_lab.gradcheck import numerical_gradient_array, rel_error
 from regnorm_lab.layer_instance_norm import (
     LayerNorm,
     groupnorm_forward,
@@ -18,6 +16,8 @@ from regnorm_lab.layer_instance_norm import (
     layernorm_backward,
     layernorm_forward,
 )
+
+from _norm_helpers import assert_grads_match_numerical, check_module_against_torch, norm_property
 
 T = torch.from_numpy
 
@@ -67,9 +67,11 @@ def test_layernorm_backward_matches_numerical_gradient(rng, shape):
     gamma, beta = rng.normal(size=shape[1]), rng.normal(size=shape[1])
     _, cache = layernorm_forward(x, gamma, beta)
     dx, dgamma, dbeta = layernorm_backward(dout, cache)
-    assert rel_error(dx, numerical_gradient_array(lambda v: layernorm_forward(v, gamma, beta)[0], x, dout)) < 1e-6
-    assert rel_error(dgamma, numerical_gradient_array(lambda v: layernorm_forward(x, v, beta)[0], gamma, dout)) < 1e-7
-    assert rel_error(dbeta, numerical_gradient_array(lambda v: layernorm_forward(x, gamma, v)[0], beta, dout)) < 1e-7
+
+    def out_of(x_, g_, b_):
+        return layernorm_forward(x_, g_, b_)[0]
+
+    assert_grads_match_numerical(out_of, (x, gamma, beta), (dx, dgamma, dbeta), dout, (1e-6, 1e-7, 1e-7))
 
 
 def test_layernorm_float32_large_mean_is_stable(rng):
@@ -83,14 +85,7 @@ def test_layernorm_float32_large_mean_is_stable(rng):
     np.testing.assert_allclose(out, expected, atol=7e-4)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 8),
-    d=st.integers(2, 40),
-    loc=st.floats(-100, 100),
-    scale=st.floats(0.5, 100),
-)
+@norm_property(n=st.integers(1, 8), d=st.integers(2, 40), loc=st.floats(-100, 100), scale=st.floats(0.5, 100))
 def test_layernorm_property_normalised_moments(seed, n, d, loc, scale):
     rng = np.random.default_rng(seed)
     x = rng.normal(loc, scale, size=(n, d))
@@ -102,14 +97,7 @@ def test_layernorm_property_normalised_moments(seed, n, d, loc, scale):
     np.testing.assert_allclose(out.var(axis=1), v / (v + eps), rtol=1e-9)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 8),
-    d=st.integers(2, 40),
-    a=st.floats(0.5, 50),
-    c=st.floats(-1e3, 1e3),
-)
+@norm_property(n=st.integers(1, 8), d=st.integers(2, 40), a=st.floats(0.5, 50), c=st.floats(-1e3, 1e3))
 def test_layernorm_property_invariant_to_positive_affine_map(seed, n, d, a, c):
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 3.0, size=(n, d))
@@ -276,22 +264,7 @@ def test_torch_layer_norm_errors():
 def test_layernorm_module_matches_torch(normalized_shape, shape, kwargs):
     ours = LayerNorm(normalized_shape, dtype=torch.float64, **kwargs)
     ref = torch.nn.LayerNorm(normalized_shape, dtype=torch.float64, **kwargs)
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
-    ours.load_state_dict(ref.state_dict())
-    assert list(ours.state_dict()) == list(ref.state_dict())
-    x = torch.randn(shape, generator=g, dtype=torch.float64) * 2 + 1
-    dout = torch.randn(shape, generator=g, dtype=torch.float64)
-    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    y1, y2 = ours(x1), ref(x2)
-    torch.testing.assert_close(y1, y2, rtol=1e-10, atol=1e-12)
-    y1.backward(dout)
-    y2.backward(dout)
-    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-8, atol=1e-10)
-    for p1, p2 in zip(ours.parameters(), ref.parameters()):
-        torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-10, atol=1e-12)
+    check_module_against_torch(ours, ref, shape, torch.Generator().manual_seed(7))
     ref2 = torch.nn.LayerNorm(normalized_shape, dtype=torch.float64, **kwargs)
     ref2.load_state_dict(ours.state_dict())  # and back into torch's module
 
