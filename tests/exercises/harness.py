@@ -273,3 +273,21 @@ def check_no_hidden_leak(g: Graded) -> None:
         assert line not in released, f"hidden line released: {line}"
         for f in feedback_files:
             assert line not in text_of_feedback(f), f"hidden line in feedback {f}: {line}"
+
+
+# ---- more shared checks (appended: the functions above stay as they are) --------------------
+
+def autograded_max(course_spec) -> float:
+    """The points of an assignment's autograded test cells (hand-graded cells left out)."""
+    return sum(c.points for c in course_spec.CELLS if c.kind == "test")
+
+
+def check_all_graded(g: Graded, variants: dict[str, dict]) -> None:
+    """Every planted variant went through autograding (none failed to run or timed out)."""
+    assert all(g.statuses[s].status == "graded" for s in variants), {s: g.statuses[s].status for s in variants}
+
+
+def check_feedback_for_all(g: Graded, variants: dict[str, dict]) -> None:
+    """Every planted student got a feedback file for the assignment."""
+    files = list((g.course / "feedback").glob(f"*/{g.assignment}/*.html"))
+    assert len(files) == len(variants), f"{len(files)} feedback files for {len(variants)} students"

@@ -18,7 +18,7 @@ A = "ps04_batch_norm"
 SPEC = H.spec(H.EXERCISES, A)
 SOLUTION = H.solution_answers(H.EXERCISES, A)
 OWNER = H.test_cells_of(H.EXERCISES, A)
-MAX = sum(c.points for c in SPEC.CELLS if c.kind == "test")
+MAX = H.autograded_max(SPEC)
 
 # A correct pair with a completely different cache: a tuple holding the raw input.
 OTHER_CACHE_FORWARD = '''
@@ -93,7 +93,7 @@ def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
     H.check_full_marks(graded, "solution")
     H.check_zero(graded, "blank")
     assert graded.score("solution") == (MAX, MAX) == (19.0, 19.0)
-    assert all(graded.statuses[s].status == "graded" for s in VARIANTS)
+    H.check_all_graded(graded, VARIANTS)
 
 
 @pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
@@ -126,5 +126,5 @@ def test_slips_lose_only_their_behaviours_and_hidden_failures_are_named_without_
 
 def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
     H.check_no_hidden_leak(graded)
-    assert len(list((graded.course / "feedback").glob(f"*/{A}/*.html"))) == len(VARIANTS)  # every student got feedback
+    H.check_feedback_for_all(graded, VARIANTS)
 

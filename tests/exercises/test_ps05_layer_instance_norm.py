@@ -18,7 +18,7 @@ A = "ps05_layer_instance_norm"
 SPEC = H.spec(H.EXERCISES, A)
 SOLUTION = H.solution_answers(H.EXERCISES, A)
 OWNER = H.test_cells_of(H.EXERCISES, A)
-MAX = sum(c.points for c in SPEC.CELLS if c.kind == "test")
+MAX = H.autograded_max(SPEC)
 VARIANTS = H.standard_variants(SPEC, SOLUTION)
 
 
@@ -38,7 +38,7 @@ def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
     H.check_full_marks(graded, "solution")
     H.check_zero(graded, "blank")
     assert graded.score("solution") == (MAX, MAX) == (22.0, 22.0)
-    assert all(graded.statuses[s].status == "graded" for s in VARIANTS)
+    H.check_all_graded(graded, VARIANTS)
 
 
 @pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
@@ -67,4 +67,4 @@ def test_a_failed_cell_shows_our_message_and_its_behaviour_not_the_hidden_code(g
 
 def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
     H.check_no_hidden_leak(graded)
-    assert len(list((graded.course / "feedback").glob(f"*/{A}/*.html"))) == len(VARIANTS)
+    H.check_feedback_for_all(graded, VARIANTS)
