@@ -30,6 +30,28 @@ def norm_property(**strategies: st.SearchStrategy) -> object:
     return decorate
 
 
+def assert_grads_match_autograd(
+    torch_forward: Callable[..., torch.Tensor],
+    args: Sequence[np.ndarray],
+    grads: Sequence[np.ndarray],
+    dout: np.ndarray,
+) -> torch.Tensor:
+    """Each analytic gradient against torch autograd of ``torch_forward`` on float64 copies of ``args``.
+
+    ``grads[i]`` is the gradient w.r.t. ``args[i]`` for the upstream gradient
+    ``dout``. The input's (``grads[0]``) must agree to ``rtol=1e-8, atol=1e-10``,
+    the parameters' to ``rtol=1e-10, atol=1e-12``. Returns torch's output
+    (detached), for the caller to compare with its forward pass.
+    """
+    leaves = [torch.tensor(a, requires_grad=True) for a in args]
+    y = torch_forward(*leaves)
+    y.backward(torch.from_numpy(dout))
+    for i, (grad, leaf) in enumerate(zip(grads, leaves, strict=True)):
+        tol = dict(rtol=1e-8, atol=1e-10) if i == 0 else dict(rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grad, leaf.grad.numpy(), **tol, err_msg=f"gradient of argument {i}")
+    return y.detach()
+
+
 def assert_grads_match_numerical(
     forward: Callable[..., np.ndarray],
     args: Sequence[np.ndarray],
