@@ -2,18 +2,22 @@
 
 - :class:`StderrToStdout` (autograde, right after ``Execute``): warnings are not failures.
 - :class:`HideHiddenTests` (generate_feedback, after ``GetGrades``): hidden tests stay hidden.
+- :class:`CheckCellMetadataOnce` (the parallel ``grade`` workers): nbgrader's metadata
+  check with its JSON schema loaded and compiled once per process.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import CheckCellMetadata, NbGraderPreprocessor
 
-__all__ = ["StderrToStdout", "HideHiddenTests", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER"]
+__all__ = ["StderrToStdout", "HideHiddenTests", "CheckCellMetadataOnce", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER"]
 
 #: The exception class name whose message is ours (``regnorm_lab.grading.CheckFailed``).
 OUR_FAILURE = "CheckFailed"
@@ -124,3 +128,53 @@ class HideHiddenTests(NbGraderPreprocessor):
             # rich outputs of a hidden test (display/execute results) could show hidden data: dropped
         cell.outputs = outputs
         return cell, resources
+
+
+class _JsonschemaOnce:
+    """The ``jsonschema`` module as nbgrader's metadata validator sees it, with ``validate``
+    through a validator compiled once per schema.
+
+    ``jsonschema.validate`` checks the schema itself and builds a validator on every
+    call, and nbgrader calls it for every cell, twice per notebook (~0.1 s a
+    notebook). This ``validate`` does what ``jsonschema.validate`` does after that
+    (best-matching error raised), so verdicts and messages are unchanged; nbgrader's
+    own checks around it (schema version, grade ids, points) run as they are.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import jsonschema
+
+        return getattr(jsonschema, name)
+
+    @staticmethod
+    def validate(instance: Any, schema: dict[str, Any]) -> None:
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(_compiled(json.dumps(schema, sort_keys=True)).iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(schema_json: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+class CheckCellMetadataOnce(CheckCellMetadata):
+    """nbgrader's ``CheckCellMetadata`` with the JSON schema compiled once per process (same verdicts)."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
+        import nbgrader.nbgraderformat.common as common
+
+        # nbgrader's method as it is; only the jsonschema its validator calls is ours
+        saved = common.jsonschema
+        common.jsonschema = _JsonschemaOnce()  # type: ignore[assignment]
+        try:
+            return super().preprocess(nb, resources)
+        finally:
+            common.jsonschema = saved
