@@ -10,8 +10,8 @@ the next one's grade). Instead each grading worker
   kernel process per notebook (no other kernel's state, nothing of the worker);
 - keeps ONE spare kernel forked ahead of time, with the same kernel name,
   arguments and environment nbgrader's ``Execute`` would use. When a notebook is
-  due the worker takes the spare, moves it to the notebook's folder (cwd and
-  ``sys.path[0]``, as if launched there), hands it to nbclient, and forks the next
+  due the worker takes the spare, moves it to the notebook's folder (as if launched
+  there), hands it to nbclient, and forks the next
   spare in a background thread while the notebook runs. Each kernel is shut down
   after its one notebook.
 
@@ -24,33 +24,63 @@ import ast
 import asyncio
 import atexit
 import os
+import queue
 import threading
+import time
+from queue import Empty
 from typing import Any
 
 from jupyter_client import AsyncKernelManager
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.util import run_hook
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
+from traitlets.utils.importstring import import_item
 
 from .zygote import Zygote, zygote_kernel_manager
 
 __all__ = ["PrewarmedExecute", "enable", "preload_modules"]
 
-_EXECUTE = "nbgrader.preprocessors.Execute"
-_SELF = "regnorm_lab.course.prewarm.PrewarmedExecute"
+#: nbgrader's step -> ours, in a worker's autograde pipelines (same results, less per-notebook cost)
+_SWAPS = {
+    "nbgrader.preprocessors.Execute": "regnorm_lab.course.prewarm.PrewarmedExecute",
+    "nbgrader.preprocessors.CheckCellMetadata": "regnorm_lab.course.preprocessors.CheckCellMetadataOnce",
+}
+
+
+def _swap(step: Any) -> Any:
+    """Our step for nbgrader's (named by import string or given as the class), else ``step``."""
+    for original, ours in _SWAPS.items():
+        if step == original or step is import_item(original):
+            return ours
+    return step
 
 
 def enable(overrides: dict[str, Any], cfg: Any) -> dict[str, Any]:
     """Config overrides that put :class:`PrewarmedExecute` in place of nbgrader's ``Execute``.
 
+    Both autograde pipelines (``sanitize_preprocessors`` and ``autograde_preprocessors``)
+    are taken from the course config, or nbgrader's defaults when the config leaves
+    them alone, and nbgrader's ``CheckCellMetadata`` becomes
+    :class:`~.preprocessors.CheckCellMetadataOnce` (same checks, schema compiled once).
+
     Shape:
         (overrides dict, the course Config) -> a new overrides dict.
     """
-    steps = list(cfg.Autograde.autograde_preprocessors) if "autograde_preprocessors" in cfg.Autograde else [_EXECUTE]
-    steps = [_SELF if (s == _EXECUTE or s is Execute) else s for s in steps]
-    # the subclass reads the Execute section (timeout, kernel name) like the original
-    return {**overrides, "Autograde": {**overrides.get("Autograde", {}), "autograde_preprocessors": steps}}
+    from nbgrader.converters import Autograde
+
+    section = dict(overrides.get("Autograde", {}))
+    for trait in ("sanitize_preprocessors", "autograde_preprocessors"):
+        if trait in section:
+            steps = section[trait]
+        elif trait in cfg.Autograde:
+            steps = cfg.Autograde[trait]
+        else:
+            steps = Autograde.class_traits()[trait].default()
+        # the subclasses read their sections (Execute: timeout, kernel name) like the originals
+        section[trait] = [_swap(s) for s in steps]
+    return {**overrides, "Autograde": section}
 
 
 def preload_modules(nb: NotebookNode) -> tuple[str, ...]:
@@ -78,27 +108,39 @@ def preload_modules(nb: NotebookNode) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _execute_silent(kc: Any, code: str, timeout: float = 120.0) -> None:
+    """Run ``code`` on a connected, ready client without output, history or an execution count."""
+    reply = kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"prewarm code failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+
+
 def _run_silent(km: AsyncKernelManager, code: str, timeout: float = 120.0) -> None:
-    """Run ``code`` in the kernel without output, history or an execution count."""
+    """Connect to the kernel, wait until it answers, run ``code`` silently, disconnect."""
     kc = km.blocking_client()
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=timeout)
-        reply = kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
-        if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"prewarm code failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
+        _execute_silent(kc, code, timeout)
     finally:
         kc.stop_channels()
 
 
 class _Spare:
-    """One worker's spare kernel, started by a background thread."""
+    """One worker's spare kernel, started and connected by a background thread.
+
+    The thread starts the kernel, connects a client and waits until the kernel
+    answers (jupyter_client's ``wait_for_ready`` ends by listening 0.2 s for stray
+    IOPub messages: that wait happens here, while the previous notebook runs),
+    then waits for the folder of the notebook it is taken for, moves the kernel
+    there over the same client and hands it over.
+    """
 
     def __init__(self) -> None:
         self.key: tuple | None = None
-        self.km: AsyncKernelManager | None = None
         self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self.folders: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.outcome: dict[str, Any] = {}
         self.lock = threading.Lock()
 
     @staticmethod
@@ -115,34 +157,52 @@ class _Spare:
         asyncio.run(km.start_kernel(extra_arguments=args, cwd=zygote.cwd, env=full_env))
         return km
 
-    def _target(self, key: tuple) -> None:
+    @classmethod
+    def _target(cls, key: tuple, folders: "queue.SimpleQueue[str | None]", outcome: dict[str, Any]) -> None:
+        km = kc = None
         try:
-            self.km = self.start(key)
+            km = cls.start(key)
+            kc = km.blocking_client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=120)
+            folder = folders.get()  # blocks until the spare is taken (or closed: None)
+            if folder is None:
+                raise _Unused()
+            _execute_silent(kc, _move_to(folder))
+            outcome["km"] = km
         except BaseException as err:  # noqa: BLE001 - the worker falls back to a synchronous start
-            self.error = err
+            outcome["error"] = err
+            if km is not None:
+                _shutdown(km)
+        finally:
+            if kc is not None:
+                kc.stop_channels()
 
     def prepare(self, key: tuple) -> None:
+        """Start the spare kernel for ``key`` in the background."""
         with self.lock:
-            self.key, self.km, self.error = key, None, None
-            self.thread = threading.Thread(target=self._target, args=(key,), daemon=True, name="regnorm-prewarm")
+            self.key, self.folders, self.outcome = key, queue.SimpleQueue(), {}
+            self.thread = threading.Thread(target=self._target, args=(key, self.folders, self.outcome), daemon=True, name="regnorm-prewarm")
             self.thread.start()
 
-    def take(self, key: tuple) -> AsyncKernelManager | None:
+    def take(self, key: tuple, folder: str | None) -> AsyncKernelManager | None:
+        """The spare kernel, moved to ``folder``; None if there is none for ``key`` (or it failed)."""
         with self.lock:
-            thread, km, old = self.thread, None, self.key
-            if thread is not None:
-                thread.join()
-                km = self.km
-            self.thread, self.km, self.key = None, None, None
-        if km is not None and old != key:
-            _shutdown(km)  # prepared for another assignment/config: not usable here
+            thread, old, folders, outcome = self.thread, self.key, self.folders, self.outcome
+            self.thread, self.key = None, None
+        if thread is None:
             return None
-        return km
+        # prepared for another assignment/config: not usable here, the thread shuts it down
+        folders.put(folder if old == key else None)
+        thread.join()
+        return outcome.get("km")
 
     def close(self) -> None:
-        km = self.take(self.key) if self.thread is not None else None
-        if km is not None:
-            _shutdown(km)
+        self.take((), None)
+
+
+class _Unused(Exception):
+    """The spare was closed without being used."""
 
 
 def _shutdown(km: AsyncKernelManager) -> None:
@@ -177,15 +237,63 @@ atexit.register(_close_all)
 
 
 def _move_to(path: str) -> str:
-    """Code that moves a kernel to ``path`` as if launched there (cwd and ``sys.path[0]``), binding no name."""
-    return (
-        f"if __import__('sys').path[:1] == [__import__('os').getcwd()]: __import__('sys').path[0] = {path!r}\n"
-        f"__import__('os').chdir({path!r})\n"
-    )
+    """Code that moves a kernel to ``path`` as if launched there, binding no name.
+
+    The kernel's ``sys.path`` holds ``""`` (the current folder, as in any IPython
+    kernel), so changing the folder is all it takes.
+    """
+    return f"__import__('os').chdir({path!r})\n"
+
+
+async def _until_ready(kc: Any, timeout: float) -> None:
+    """Wait until a newly connected client's kernel answers on shell and IOPub.
+
+    jupyter_client's ``wait_for_ready`` does this and then listens 0.2 s more for
+    stray IOPub messages. Here the wait ends at the IOPub ``idle`` status of our own
+    ``kernel_info`` request: everything the kernel published before it has been read
+    by then (one ordered IOPub stream) and nbclient ignores messages of other requests.
+    If the IOPub subscription came too late to see that status, ask again.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = kc.kernel_info()
+        try:
+            reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01)))
+            while reply["parent_header"].get("msg_id") != msg_id:
+                reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01)))
+            while True:
+                msg = await ensure_async(kc.iopub_channel.get_msg(timeout=0.2))
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    kc._handle_kernel_info_reply(reply)  # what wait_for_ready records (protocol version)
+                    return
+        except Empty:
+            continue
+    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
 class PrewarmedExecute(Execute):
     """nbgrader's ``Execute`` on a pre-started fresh kernel; starts the next one meanwhile."""
+
+    _prewarmed = False  # True while running a notebook on a kernel this class started
+
+    async def async_start_new_kernel_client(self) -> Any:
+        """nbclient's client start-up, with :func:`_until_ready` in place of ``wait_for_ready``."""
+        if not self._prewarmed:
+            return await super().async_start_new_kernel_client()
+        assert self.km is not None
+        try:
+            self.kc = self.km.client()
+            await ensure_async(self.kc.start_channels())
+            await _until_ready(self.kc, self.startup_timeout)
+        except Exception:
+            await self._async_cleanup_kernel()
+            raise
+        self.kc.allow_stdin = False
+        await run_hook(self.on_notebook_start, notebook=self.nb)
+        return self.kc
+
+    # nbclient binds the synchronous twin to its own coroutine: bind it to ours
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         if km is not None:
@@ -195,10 +303,18 @@ class PrewarmedExecute(Execute):
         # nbgrader runs the autograde pass with NBGRADER_EXECUTION=autograde in the kernel's environment
         env = (("NBGRADER_EXECUTION", os.environ.get("NBGRADER_EXECUTION", "autograde")),)
         key = (kernel_name, tuple(self.extra_arguments), preload_modules(nb), env)
-        km = _SPARE.take(key) or _Spare.start(key)
+        folder = os.path.abspath(path)
+        km = _SPARE.take(key, folder)
+        if km is None:
+            km = _Spare.start(key)
+            _run_silent(km, _move_to(folder))
         _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
+        self._prewarmed = True
         try:
-            _run_silent(km, _move_to(os.path.abspath(path)))
             return super().preprocess(nb, resources, km=km)
         finally:
+            self._prewarmed = False
+            if self.kc is not None:  # nbclient leaves the client of a kernel it does not own open
+                self.kc.stop_channels()
+                self.kc = None
             _shutdown(km)

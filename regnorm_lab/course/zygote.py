@@ -75,7 +75,8 @@ def _child(req: dict[str, Any]) -> None:
         os.environ.update(req["env"])
         os.environ["JPY_PARENT_PID"] = str(os.getppid())  # the kernel exits when the zygote does
         if sys.path and sys.path[0] in ("", req.get("zygote_cwd")):
-            sys.path[0] = req["cwd"]  # as for a kernel launched in the notebook's folder
+            # as ipykernel_launcher does; IPython puts "" (the current folder) back in init_path
+            del sys.path[0]
         sys.argv = [sys.executable, "-f", req["connection_file"], *req["args"]]
         from ipykernel.kernelapp import launch_new_instance
 

@@ -1,0 +1,165 @@
+"""The grading workers' speed-ups change nothing a grade depends on.
+
+- :class:`~regnorm_lab.course.prewarm.PrewarmedExecute` gives a notebook the outputs,
+  execution counts, folder and ``sys.path`` nbgrader's own ``Execute`` gives it,
+  whether its kernel was started on demand or taken from the spare.
+- :class:`~regnorm_lab.course.preprocessors.CheckCellMetadataOnce` accepts and
+  rejects exactly what nbgrader's ``CheckCellMetadata`` does, with the same message.
+- :func:`~regnorm_lab.course.prewarm.enable` swaps both steps in both autograde pipelines.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pathlib
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import CheckCellMetadata, Execute
+from traitlets.config import Config
+
+from regnorm_lab.course import prewarm
+from regnorm_lab.course.preprocessors import CheckCellMetadataOnce
+
+# ---------------------------------------------------------------- PrewarmedExecute
+
+_CELLS = [
+    "import os, sys\nprint(os.getcwd())\nprint(sys.path)",
+    "x = 21\nx * 2",
+    "print('to stderr', file=sys.stderr)",
+    "1 / 0",
+    "print(In[-1] if 'In' in dir() else None, len(Out))",  # history: what ran before is only the notebook
+]
+
+
+def _notebook() -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[new_code_cell(src) for src in _CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _run(step: Execute, folder: pathlib.Path) -> list[tuple[int | None, list[dict]]]:
+    nb, _ = step.preprocess(_notebook(), {"metadata": {"path": str(folder)}})
+    # outputs without their metadata (timings); execution counts as they are
+    return [(c.execution_count, [{k: v for k, v in o.items() if k != "metadata"} for o in c.outputs]) for c in nb.cells]
+
+
+@pytest.mark.slow
+def test_prewarmed_kernels_run_a_notebook_as_nbgraders_execute_does(tmp_path: pathlib.Path) -> None:
+    folders = [tmp_path / f"student{i}" for i in range(3)]
+    for f in folders:
+        f.mkdir()
+    reference = [_run(Execute(), f) for f in folders]
+    assert str(folders[0]) in str(reference[0][0][1])  # the reference ran in the notebook's folder
+
+    step = prewarm.PrewarmedExecute()
+    try:
+        # first notebook: kernel started on demand; the next ones: the spare, moved to their folder
+        ours = [_run(step, f) for f in folders]
+        assert prewarm._SPARE.thread is not None  # a spare is waiting for the next notebook
+    finally:
+        prewarm._SPARE.close()
+    assert ours == reference
+
+
+@pytest.mark.slow
+def test_a_spare_prepared_for_other_settings_is_not_used(tmp_path: pathlib.Path) -> None:
+    step = prewarm.PrewarmedExecute()
+    try:
+        _run(step, tmp_path)
+        spare = prewarm._SPARE.thread
+        step.extra_arguments = ["--HistoryManager.enabled=False"]  # another kernel configuration
+        assert prewarm._SPARE.take(("python3", ("--other",), (), ()), str(tmp_path)) is None
+        assert spare is not None and not spare.is_alive()  # the unusable spare was shut down
+        assert _run(step, tmp_path)[1] == (2, [{"output_type": "execute_result", "data": {"text/plain": "42"}, "execution_count": 2}])
+    finally:
+        prewarm._SPARE.close()
+
+
+# ---------------------------------------------------------------- CheckCellMetadataOnce
+
+
+def _meta(**changes: object) -> dict:
+    meta = {"grade": True, "solution": False, "locked": True, "points": 1.0, "grade_id": "test_a", "schema_version": 3}
+    meta.update(changes)
+    return {k: v for k, v in meta.items() if v is not _DROP}
+
+
+_DROP = object()
+
+_CASES = {
+    "valid grade cell": (new_code_cell, _meta()),
+    "valid solution cell": (new_code_cell, _meta(grade=False, solution=True, locked=False, points=_DROP)),
+    "points missing": (new_code_cell, _meta(points=_DROP)),
+    "points of the wrong type": (new_code_cell, _meta(points="two")),
+    "negative points": (new_code_cell, _meta(points=-1)),
+    "grade id missing": (new_code_cell, _meta(grade_id=_DROP)),
+    "empty grade id": (new_code_cell, _meta(grade_id="")),
+    "schema too old": (new_code_cell, _meta(schema_version=2)),
+    "schema too new": (new_code_cell, _meta(schema_version=4)),
+    "required key missing": (new_code_cell, _meta(locked=_DROP)),
+    "markdown grade cell that is no solution": (new_markdown_cell, _meta()),
+    "valid markdown answer": (new_markdown_cell, _meta(solution=True, locked=False)),
+}
+
+
+def _verdict(step_class: type, make_cell: object, meta: dict) -> tuple[str, str]:
+    cell = make_cell("x = 1")  # type: ignore[operator]
+    cell.metadata["nbgrader"] = copy.deepcopy(meta)
+    nb = new_notebook(cells=[cell])
+    try:
+        step_class().preprocess(nb, {})
+    except Exception as err:  # noqa: BLE001 - the verdict is the exception
+        return type(err).__name__, str(err)
+    return "ok", ""
+
+
+@pytest.mark.parametrize("case", sorted(_CASES))
+def test_metadata_check_has_nbgraders_verdicts(case: str) -> None:
+    make_cell, meta = _CASES[case]
+    ours = _verdict(CheckCellMetadataOnce, make_cell, meta)
+    assert ours == _verdict(CheckCellMetadata, make_cell, meta)
+    assert (ours[0] == "ok") == case.startswith("valid")  # the cases mean what they say
+
+
+def test_metadata_check_leaves_jsonschema_as_it_was() -> None:
+    import nbgrader.nbgraderformat.common as common
+
+    before = common.jsonschema
+    _verdict(CheckCellMetadataOnce, new_code_cell, _meta(points=_DROP))
+    assert common.jsonschema is before
+
+
+# ---------------------------------------------------------------- enable
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_enable_swaps_both_steps_in_both_pipelines(configured: bool) -> None:
+    cfg = Config()
+    if configured:
+        cfg.Autograde.autograde_preprocessors = ["nbgrader.preprocessors.Execute", "my.Step", "nbgrader.preprocessors.CheckCellMetadata"]
+    out = prewarm.enable({"Autograde": {"other": 1}, "Execute": {"timeout": 5}}, cfg)
+    assert out["Execute"] == {"timeout": 5} and out["Autograde"]["other"] == 1
+
+    defaults = {t: Autograde.class_traits()[t].default() for t in ("sanitize_preprocessors", "autograde_preprocessors")}
+    expected_auto = (["regnorm_lab.course.prewarm.PrewarmedExecute", "my.Step", "regnorm_lab.course.preprocessors.CheckCellMetadataOnce"]
+                     if configured else None)
+    for trait, steps in out["Autograde"].items():
+        if trait == "other":
+            continue
+        if trait == "autograde_preprocessors" and expected_auto is not None:
+            assert steps == expected_auto
+            continue
+        original = defaults[trait]
+        assert len(steps) == len(original)
+        for new, old in zip(steps, original):
+            if old is Execute:
+                assert new == "regnorm_lab.course.prewarm.PrewarmedExecute"
+            elif old is CheckCellMetadata:
+                assert new == "regnorm_lab.course.preprocessors.CheckCellMetadataOnce"
+            else:
+                assert new is old
+    assert os.environ.get("NBGRADER_EXECUTION") is None  # enable() changes config, not the process
