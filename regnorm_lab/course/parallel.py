@@ -24,7 +24,9 @@ Safety and resumability:
 - a student whose notebook kills its kernel, hangs (bounded by the per-cell
   timeout) or kills the grading worker itself costs only that student: a dead
   worker's students are retried once, each alone, and a student who kills the
-  worker again is recorded as ``error``; the rest of the class is graded;
+  worker again is recorded as ``error``; the rest of the class is graded. On
+  Dask the cluster does the retrying (its ``distributed.scheduler.allowed-failures``
+  setting): a task it gives up on (``KilledWorker``) is recorded, not re-run;
 - a fingerprint of every submission folder is kept in
   ``reports/<assignment>_grading_state.json``; re-running grades only new or
   changed submissions (and earlier ``error`` ones) unless ``force``.
@@ -258,6 +260,10 @@ class _LocalBackend:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
 
+    def retried(self, err: BaseException) -> bool:
+        """Whether the engine already ran the task again after its worker died (never here)."""
+        return False
+
     def single(self) -> "_LocalBackend":
         self.close()
         return _LocalBackend(1)
@@ -290,6 +296,14 @@ class _DaskBackend:
 
     def failed(self, err: BaseException) -> None:
         pass  # Dask reschedules a dead worker's task itself (distributed.scheduler.allowed-failures)
+
+    def retried(self, err: BaseException) -> bool:
+        """A ``KilledWorker``: Dask already re-ran the task as often as the cluster allows
+        (``distributed.scheduler.allowed-failures``, default 3); running it again would
+        only kill more workers."""
+        from distributed.scheduler import KilledWorker
+
+        return isinstance(err, KilledWorker)
 
     def single(self) -> "_DaskBackend":
         self.limit = 1
@@ -429,7 +443,7 @@ def grade_class(
                     # one whose notebook kills the worker again is recorded and costs nobody else
                     backend = backend.single()
                     for task, err in lost:
-                        again = _run(backend, [task], on_result, bar)
+                        again = [(task, err)] if backend.retried(err) else _run(backend, [task], on_result, bar)
                         if again:
                             failed[task.student] = StudentStatus(task.student, "error", None, None, _lost_detail(again[0][1]))
                             bar.update(1)
