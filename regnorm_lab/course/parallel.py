@@ -1,10 +1,10 @@
 """Grade a whole class in parallel: ``python -m regnorm_lab.course grade ASSIGNMENT --workers N``.
 
 nbgrader autogrades one submission after another. Here every student is one work
-unit: a worker process runs nbgrader's own autograde for that one student
-(:func:`grade_one`), and the coordinator (:func:`grade_class`) collects the
-results, keeps the gradebook consistent, then generates feedback, exports the CSV
-and draws the item analysis (:mod:`.report`).
+unit: a worker process runs nbgrader's own autograde and then generate_feedback
+for that one student (:func:`grade_one`), and the coordinator (:func:`grade_class`)
+collects the results, keeps the gradebook consistent, then exports the CSV and
+draws the item analysis (:mod:`.report`).
 
 Where grades are written depends on the course's ``CourseDirectory.db_url``:
 
@@ -48,6 +48,7 @@ import pathlib
 import shutil
 import tempfile
 import time
+import warnings
 from typing import Any, Iterable
 
 from .status import STATUSES, StudentStatus, write_status
@@ -85,6 +86,7 @@ class GradeTask:
     shard_db: str | None = None
     timeout: int | None = None
     prewarm: bool = True
+    feedback: bool = False  # also generate the student's HTML feedback once graded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +99,7 @@ class GradeResult:
     shard_db: str | None
     seconds: float
     worker: str = ""
+    feedback: bool = False  # the worker generated the student's feedback
 
 
 @dataclasses.dataclass
@@ -110,6 +113,7 @@ class ClassGrading:
     worker_seconds: dict[str, float]  # student -> seconds its worker spent (incl. a retry)
     worker_names: dict[str, str]  # student -> "host:pid" of the worker that graded it
     files: dict[str, pathlib.Path]
+    worker_feedback: list[str] = dataclasses.field(default_factory=list)  # feedback made by the student's worker
 
 
 # ---- the worker -----------------------------------------------------------------------------
@@ -134,6 +138,7 @@ def grade_one(task: GradeTask) -> GradeResult:
     from . import pipeline
 
     t0 = time.perf_counter()
+    _quiet_nbgrader()  # a worker process of ours: its warning filters are ours too
     root = pathlib.Path(task.course_root)
     db_url = task.db_url
     if db_url is None:
@@ -154,7 +159,10 @@ def grade_one(task: GradeTask) -> GradeResult:
         result = api.autograde(task.assignment, task.student, force=True, create=True)
         if result.get("success", False):
             kind, detail = pipeline._inspect_autograded(root, task.assignment, task.student)
-            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
+            # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
+            # if it fails, the coordinator generates it after the merge
+            fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
+            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed))
         log = result.get("log", "") + result.get("error", "")
         if pipeline._classify_log(log) == "kernel_died":
             break
@@ -186,6 +194,14 @@ def _fast_shards() -> None:
             dbapi_connection.execute("PRAGMA synchronous = OFF")
 
     _SHARD_HOOK = True
+
+
+def _quiet_nbgrader() -> None:
+    """Ignore the SQLAlchemy 2 autoflush warnings nbgrader's gradebook code raises on every
+    new submission ("Object of type <SubmittedAssignment> not in session"): nbgrader adds
+    the object right after, the rows are those of a serial run (tested), and a line per
+    student would bury the progress bar."""
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module=r"nbgrader\.api")
 
 
 def _worker_name() -> str:
@@ -412,16 +428,18 @@ def grade_class(
     work = pathlib.Path(tempfile.mkdtemp(prefix=".grade-", dir=root)) if main_db is not None else None
     worker_seconds: dict[str, float] = {}
     worker_names: dict[str, str] = {}
+    fed: dict[str, bool] = {}
     try:
         base = snapshot(main_db, work / "base.db") if work is not None else None
         tasks = [
             GradeTask(str(root), assignment, s, None if work is not None else db_url,
-                      str(base) if base else None, str(work / f"{s}.db") if work is not None else None, timeout, prewarm)
+                      str(base) if base else None, str(work / f"{s}.db") if work is not None else None, timeout, prewarm, feedback)
             for s in gradable
         ]
 
         def on_result(res: GradeResult) -> None:
             worker_seconds[res.student] = res.seconds
+            fed[res.student] = res.feedback
             worker_names[res.student] = res.worker
             if res.shard_db is not None and main_db is not None:
                 try:
@@ -454,8 +472,10 @@ def grade_class(
             shutil.rmtree(work, ignore_errors=True)
 
     # one writer: zero the submissions that could not be graded, then read every score
-    for s, st in failed.items():
-        pipeline._zero_submission(api, assignment, s)
+    with warnings.catch_warnings():
+        _quiet_nbgrader()
+        for s in failed:
+            pipeline._zero_submission(api, assignment, s)
     scores = _scores(db_url, assignment, list(statuses) + list(failed))
     for s, st in list(statuses.items()) + list(failed.items()):
         score, max_score = scores.get(s, (None, None))
@@ -468,11 +488,12 @@ def grade_class(
     _save_state(root, assignment, db_url, entries)
 
     graded_now = [s for s in gradable if statuses[s].status in ("graded", "timeout")]
-    if feedback and graded_now:
-        if not skipped:
+    unfed = [s for s in graded_now if not fed.get(s)]  # the workers generated the others' feedback
+    if feedback and unfed:
+        if len(unfed) == len(graded_now) and not skipped:
             pipeline.feedback(root, assignment)  # one nbgrader call for every autograded student
         else:
-            for s in graded_now:
+            for s in unfed:
                 pipeline.feedback(root, assignment, s)
     if export:
         files["grades"] = pipeline.export(root)
@@ -480,7 +501,8 @@ def grade_class(
         from .report import item_analysis
 
         files.update(item_analysis(root, assignment))
-    return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files)
+    return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files,
+                        sorted(s for s in graded_now if fed.get(s)))
 
 
 def _lost_detail(err: BaseException) -> str:

@@ -96,6 +96,7 @@ def db_url_of(course: pathlib.Path) -> str:
 def runs(tmp_path_factory) -> dict:
     serial = plant_class(tmp_path_factory.mktemp("serial"))
     serial_statuses = pipeline.autograde(serial, A, force=True, timeout=TIMEOUT)
+    pipeline.feedback(serial, A)
     par = plant_class(tmp_path_factory.mktemp("parallel"))
     result = parallel.grade_class(par, A, workers=2, timeout=TIMEOUT, progress=False)
     return {"serial": serial, "serial_statuses": serial_statuses, "parallel": par, "result": result}
@@ -131,6 +132,13 @@ def test_feedback_for_every_graded_student(runs: dict) -> None:
         assert bool(files) == (status in ("graded", "timeout")), f"{student}: feedback {files}"
     text = H.text_of_feedback(course / "feedback" / "mistake_l2" / A / f"{A}.html")
     assert "hidden test: l2_penalty returns" in text
+    # the workers generate feedback from their shard: the same as nbgrader's from the whole gradebook
+    for student, status in EXPECTED_STATUS.items():
+        if status in ("graded", "timeout"):
+            ours, serial = (H.text_of_feedback(c / "feedback" / student / A / f"{A}.html") for c in (course, runs["serial"]))
+            assert ours.replace(str(course), "COURSE") == serial.replace(str(runs["serial"]), "COURSE"), student
+    # ... generated there, in parallel, not afterwards one by one
+    assert runs["result"].worker_feedback == sorted(s for s, st in EXPECTED_STATUS.items() if st in ("graded", "timeout"))
     # no work folder or shard left in the course
     assert not list(course.glob(".grade-*"))
 
