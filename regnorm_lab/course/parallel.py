@@ -158,16 +158,16 @@ def grade_one(task: GradeTask) -> GradeResult:
     for attempt in range(2):
         result = api.autograde(task.assignment, task.student, force=True, create=True)
         if result.get("success", False):
-            kind, detail = pipeline._inspect_autograded(root, task.assignment, task.student)
+            kind, detail = pipeline.inspect_autograded(root, task.assignment, task.student)
             # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
             # if it fails, the coordinator generates it after the merge
             fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
             return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed))
         log = result.get("log", "") + result.get("error", "")
-        if pipeline._classify_log(log) == "kernel_died":
+        if pipeline.classify_log(log) == "kernel_died":
             break
-    kind = pipeline._classify_log(log)
-    detail = FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline._last_error_line(log)
+    kind = pipeline.classify_log(log)
+    detail = FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log)
     return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
 
 
@@ -475,7 +475,7 @@ def grade_class(
     with warnings.catch_warnings():
         _quiet_nbgrader()
         for s in failed:
-            pipeline._zero_submission(api, assignment, s)
+            pipeline.zero_submission(api, assignment, s)
     scores = _scores(db_url, assignment, list(statuses) + list(failed))
     for s, st in list(statuses.items()) + list(failed.items()):
         score, max_score = scores.get(s, (None, None))

@@ -41,6 +41,12 @@ __all__ = [
     "collect_zip",
     "validate",
     "check_submission",
+    # building blocks shared with the parallel ``grade`` command (.parallel, .report)
+    "inspect_autograded",
+    "classify_log",
+    "last_error_line",
+    "zero_submission",
+    "venv_on_path",
 ]
 
 log = logging.getLogger("regnorm_lab.course")
@@ -68,7 +74,7 @@ def load_config(course_root: str | os.PathLike[str], **overrides: Any) -> Config
     return cfg
 
 
-def _venv_on_path() -> None:
+def venv_on_path() -> None:
     """Put this interpreter's ``bin/`` first on PATH: nbgrader runs ``alembic`` by name when it
     creates a gradebook, which fails when ``.venv/bin/python`` runs without an activated venv."""
     bindir = os.path.dirname(sys.executable)
@@ -79,7 +85,7 @@ def _venv_on_path() -> None:
 
 def make_api(course_root: str | os.PathLike[str], **overrides: Any):
     """An ``nbgrader.apps.NbGraderAPI`` for the course (quiet logging)."""
-    _venv_on_path()
+    venv_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
@@ -157,7 +163,7 @@ def check_submission(course_root: pathlib.Path, assignment: str, student: str) -
     return None
 
 
-def _zero_submission(api: Any, assignment: str, student: str) -> None:
+def zero_submission(api: Any, assignment: str, student: str) -> None:
     """Record a submission with every autograded cell at 0 (as nbgrader does for a missing notebook)."""
     from nbgrader.api import Gradebook
 
@@ -179,7 +185,12 @@ def _scores(api: Any, assignment: str, student: str) -> tuple[float, float]:
         return float(sub.score), float(sub.max_score)
 
 
-def _classify_log(text: str) -> str:
+def classify_log(text: str) -> str:
+    """Why nbgrader failed on a notebook, from its log: kernel_died, timeout or error.
+
+    Shape:
+        A log text -> one of the statuses of :mod:`.status`.
+    """
     if "Kernel died" in text or "DeadKernelError" in text:
         return "kernel_died"
     if "CellTimeoutError" in text or "became unresponsive" in text or "TimeoutError" in text:
@@ -195,7 +206,7 @@ _SUSPICIOUS = re.compile(
 )
 
 
-def _inspect_autograded(root: pathlib.Path, assignment: str, student: str) -> tuple[str, str]:
+def inspect_autograded(root: pathlib.Path, assignment: str, student: str) -> tuple[str, str]:
     """Status (graded or timeout) and detail from an autograded notebook's outputs and answers."""
     status, notes = "graded", []
     for path in sorted((root / "autograded" / student / assignment).glob("*.ipynb")):
@@ -276,7 +287,7 @@ def autograde(
             # except a dead kernel, which a rerun would only kill again
             not_done = [s for s in gradable if not (root / "autograded" / s / assignment).exists()]
             for student in tqdm(not_done, desc=f"retry {assignment}", disable=not progress):
-                if _classify_log(chunks.get(student, "")) == "kernel_died":
+                if classify_log(chunks.get(student, "")) == "kernel_died":
                     failed[student] = chunks[student]
                     continue
                 single = api.autograde(assignment, student, force=True, create=True)
@@ -284,15 +295,15 @@ def autograde(
                     failed[student] = single.get("log", "") + single.get("error", "")
     for student in tqdm(students, desc=f"score {assignment}", disable=not progress):
         if student in statuses:
-            _zero_submission(api, assignment, student)
+            zero_submission(api, assignment, student)
             continue
         if student in failed:
-            kind = _classify_log(failed[student])
-            _zero_submission(api, assignment, student)
+            kind = classify_log(failed[student])
+            zero_submission(api, assignment, student)
             detail = {
                 "kernel_died": "the kernel died while running the notebook (e.g. os._exit or a crash); no cell was graded",
                 "timeout": "the kernel stopped answering after a cell hit the time limit",
-                "error": "nbgrader could not grade the notebook: " + _last_error_line(failed[student]),
+                "error": "nbgrader could not grade the notebook: " + last_error_line(failed[student]),
             }[kind]
             statuses[student] = StudentStatus(student, kind, None, None, detail)
             continue
@@ -300,7 +311,7 @@ def autograde(
         if not autograded.exists():
             statuses[student] = StudentStatus(student, "error", None, None, "no autograded notebook was written")
             continue
-        status, detail = _inspect_autograded(root, assignment, student)
+        status, detail = inspect_autograded(root, assignment, student)
         score, max_score = _scores(api, assignment, student)
         statuses[student] = StudentStatus(student, status, score, max_score, detail)
     for student, st in statuses.items():
@@ -329,7 +340,8 @@ def _error_chunks(log_text: str, root: pathlib.Path, assignment: str) -> dict[st
     return chunks
 
 
-def _last_error_line(text: str) -> str:
+def last_error_line(text: str) -> str:
+    """The last line of a log that names an error or exception (else its last line), for a status detail."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if "Error" in ln or "Exception" in ln:

@@ -79,7 +79,7 @@ def item_table(course_root: str | os.PathLike[str], assignment: str) -> tuple[li
 
     root = pathlib.Path(course_root).resolve()
     cfg = pipeline.load_config(root)
-    pipeline._venv_on_path()
+    pipeline.venv_on_path()
     status = _statuses(root, assignment)
     rows: list[ItemRow] = []
     totals: dict[str, float] = {}
