@@ -153,10 +153,7 @@ class _Spare:
         # a neutral folder to start in; the kernel moves to the notebook's folder when taken.
         # parent_handle: ipykernel read JPY_PARENT_PID when the zygote imported it, so say it
         # again; the kernel exits if the zygote (and so the worker) goes away
-        # log_level: the kernel application's own start-up warnings (ipykernel warns on every
-        # start that loopback TCP is unencrypted) would print a line per student over the
-        # progress bar; what the notebook's code writes still reaches the notebook
-        args = [*extra, f"--IPKernelApp.parent_handle={zygote.proc.pid}", "--IPKernelApp.log_level=ERROR"]
+        args = [*extra, f"--IPKernelApp.parent_handle={zygote.proc.pid}"]
         asyncio.run(km.start_kernel(extra_arguments=args, cwd=zygote.cwd, env=full_env))
         return km
 

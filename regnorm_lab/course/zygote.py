@@ -195,6 +195,22 @@ def _provisioner_class():
 ZygoteProvisioner = None  # the class is built on first use (jupyter_client imported lazily)
 
 
+_IPC_DIR: str | None = None
+
+
+def _ipc_dir() -> str:
+    """This process's private folder (mode 0700) for its kernels' sockets, removed at exit."""
+    global _IPC_DIR
+    if _IPC_DIR is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _IPC_DIR = tempfile.mkdtemp(prefix="regnorm-kernels-")
+        atexit.register(shutil.rmtree, _IPC_DIR, ignore_errors=True)
+    return _IPC_DIR
+
+
 def zygote_kernel_manager(zygote: Zygote, kernel_name: str = "python3") -> Any:
     """An ``AsyncKernelManager`` whose kernel will be forked by ``zygote``.
 
@@ -208,8 +224,13 @@ def zygote_kernel_manager(zygote: Zygote, kernel_name: str = "python3") -> Any:
     global ZygoteProvisioner
     if ZygoteProvisioner is None:
         ZygoteProvisioner = _provisioner_class()
-    km = AsyncKernelManager(kernel_name=kernel_name)
+    # IPC transport (Unix sockets in a private folder) instead of loopback TCP: no ports to
+    # pick, so two workers starting kernels at once cannot race for one (a kernel that
+    # loses that race cannot bind and dies: a wrong "kernel died" for that student), and
+    # no other user of the machine can connect to a student's kernel
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc")
     km.kernel_id = str(uuid.uuid4())
+    km.ip = os.path.join(_ipc_dir(), km.kernel_id[:13])  # short: a socket path has at most 107 bytes
     prov = ZygoteProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
     prov.zygote = zygote
     km.provisioner = prov

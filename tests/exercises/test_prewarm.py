@@ -79,6 +79,20 @@ def test_a_spare_prepared_for_other_settings_is_not_used(tmp_path: pathlib.Path)
         prewarm._SPARE.close()
 
 
+@pytest.mark.slow
+def test_grading_kernels_listen_on_private_unix_sockets(tmp_path: pathlib.Path) -> None:
+    # no TCP ports: nothing for two workers' kernels to race for, nothing another user can reach
+    nb = new_notebook(cells=[new_code_cell(
+        "import os\nfrom ipykernel.kernelapp import IPKernelApp\napp = IPKernelApp.instance()\n"
+        "print(app.transport, oct(os.stat(os.path.dirname(app.ip)).st_mode & 0o777))"
+    )])
+    try:
+        out, _ = prewarm.PrewarmedExecute().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    finally:
+        prewarm._SPARE.close()
+    assert out.cells[0].outputs[0]["text"].split() == ["ipc", "0o700"]
+
+
 # ---------------------------------------------------------------- CheckCellMetadataOnce
 
 
