@@ -257,7 +257,11 @@ class _LocalBackend:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pool: cf.ProcessPoolExecutor | None = None
-        self.limit = workers  # at most one task per worker in flight: a dead worker's task is known
+        # one task running and one queued per worker: a worker takes its next student at once
+        # instead of idling while the coordinator merges the last one (0.1 s a submission).
+        # When a worker dies, the pool fails every task in flight; each is retried alone,
+        # so an innocent queued student costs time, never a grade
+        self.limit = 2 * workers
 
     def submit(self, task: GradeTask) -> cf.Future:
         if self.pool is None:
@@ -297,7 +301,7 @@ class _DaskBackend:
         from distributed import Client
 
         self.client = Client(scheduler, timeout="30s")
-        self.limit = max(1, sum(self.client.nthreads().values()))
+        self.limit = 2 * max(1, sum(self.client.nthreads().values()))  # as _LocalBackend: no idle worker
 
     def submit(self, task: GradeTask) -> Any:
         import uuid

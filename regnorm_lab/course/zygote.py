@@ -116,12 +116,15 @@ class Zygote:
         return int(json.loads(line)["pid"])
 
     def close(self) -> None:
+        """Stop the zygote at once: it holds nothing to save, and an orderly exit of an
+        interpreter that imported torch takes ~0.5 s. Kernels it forked exit with it
+        (their ``parent_handle`` is the zygote)."""
         if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()  # type: ignore[union-attr]
-                self.proc.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                self.proc.kill()
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 class _Forked:
