@@ -9,6 +9,9 @@ Environment overrides (all optional):
 - ``REGNORM_EXCHANGE``: exchange root for ``nbgrader release_assignment``/``collect``
   (default ``<exercises>/exchange``; never ``/usr/local/share``).
 - ``REGNORM_CELL_TIMEOUT``: seconds a single cell may run while autograding (default 60).
+- ``REGNORM_DB_URL``: the gradebook on a database server instead of the SQLite file
+  ``gradebook.db`` here, e.g. ``postgresql://grader@db.example.org/regnorm`` (an
+  SQLAlchemy URL, nbgrader's ``db_url``); ``grade`` workers then write to it concurrently.
 """
 
 import os
@@ -19,7 +22,7 @@ COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
 
 c.CourseDirectory.root = COURSE_ROOT
 c.CourseDirectory.course_id = "regnorm-lab"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
+c.CourseDirectory.db_url = os.environ.get("REGNORM_DB_URL") or "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db")
 c.CourseDirectory.assignment_id = ""
 # The status and grade reports the course CLI writes are not part of any assignment.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "reports"]

@@ -33,6 +33,7 @@ def test_unknown_assignment_is_a_clear_error(tmp_path, capsys) -> None:
 def test_config_paths_follow_the_course_folder(tmp_path, monkeypatch) -> None:
     course = H.copy_course(tmp_path, [A])
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REGNORM_DB_URL", raising=False)
     cfg = pipeline.load_config(course)
     assert cfg.CourseDirectory.root == str(course)
     assert cfg.CourseDirectory.db_url == f"sqlite:///{course}/gradebook.db"
@@ -41,8 +42,10 @@ def test_config_paths_follow_the_course_folder(tmp_path, monkeypatch) -> None:
     assert cfg.Execute.timeout == 60 and cfg.Execute.kernel_name == "python3"
     monkeypatch.setenv("REGNORM_EXCHANGE", str(tmp_path / "xchg"))
     monkeypatch.setenv("REGNORM_CELL_TIMEOUT", "7")
+    monkeypatch.setenv("REGNORM_DB_URL", "postgresql://grader@db.example.org/regnorm")
     cfg = pipeline.load_config(course)
     assert cfg.Exchange.root == str(tmp_path / "xchg") and cfg.Execute.timeout == 7
+    assert cfg.CourseDirectory.db_url == "postgresql://grader@db.example.org/regnorm"
 
 
 @pytest.mark.slow
