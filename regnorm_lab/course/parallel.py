@@ -204,6 +204,19 @@ def _quiet_nbgrader() -> None:
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module=r"nbgrader\.api")
 
 
+def _warm_worker(course_root: str, assignment: str) -> None:
+    """Worker start-up (pool initializer): the first student's kernel starts now, in the
+    background, while the worker imports nbgrader and prepares that student's notebook."""
+    try:
+        from . import pipeline, prewarm
+
+        released = sorted((pathlib.Path(course_root) / "release" / assignment).glob("*.ipynb"))
+        if released:
+            prewarm.warm_up(released[0], pipeline.load_config(course_root))
+    except Exception:  # noqa: BLE001 - without a warm kernel the first notebook starts one itself
+        pass
+
+
 def _worker_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}"
 
@@ -254,8 +267,9 @@ def _save_state(root: pathlib.Path, assignment: str, db_url: str, entries: dict[
 class _LocalBackend:
     """A ``ProcessPoolExecutor`` that is rebuilt when a worker dies (BrokenProcessPool)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, warm: tuple[str, str] | None = None) -> None:
         self.workers = workers
+        self.warm = warm  # (course root, assignment): start each worker's first kernel at once
         self.pool: cf.ProcessPoolExecutor | None = None
         # one task running and one queued per worker: a worker takes its next student at once
         # instead of idling while the coordinator merges the last one (0.1 s a submission).
@@ -266,7 +280,8 @@ class _LocalBackend:
     def submit(self, task: GradeTask) -> cf.Future:
         if self.pool is None:
             # spawn: a fresh interpreter per worker, nothing inherited from the coordinator's state
-            self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=_warm_worker if self.warm else None, initargs=self.warm or ())
         return self.pool.submit(grade_one, task)
 
     def wait(self, futures: Iterable[Any]) -> set:
@@ -286,7 +301,7 @@ class _LocalBackend:
 
     def single(self) -> "_LocalBackend":
         self.close()
-        return _LocalBackend(1)
+        return _LocalBackend(1, self.warm)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -456,7 +471,8 @@ def grade_class(
             else:
                 failed[res.student] = StudentStatus(res.student, res.kind, None, None, res.detail)
 
-        backend: Any = _DaskBackend(scheduler) if scheduler else _LocalBackend(min(workers, max(1, len(tasks))))
+        backend: Any = (_DaskBackend(scheduler) if scheduler
+                        else _LocalBackend(min(workers, max(1, len(tasks))), (str(root), assignment) if prewarm else None))
         try:
             with tqdm(total=len(tasks), desc=f"grade {assignment}", disable=not progress or not tasks) as bar:
                 lost = _run(backend, tasks, on_result, bar)

@@ -40,7 +40,7 @@ from traitlets.utils.importstring import import_item
 
 from .zygote import Zygote, zygote_kernel_manager
 
-__all__ = ["PrewarmedExecute", "enable", "preload_modules"]
+__all__ = ["PrewarmedExecute", "enable", "preload_modules", "warm_up"]
 
 #: nbgrader's step -> ours, in a worker's autograde pipelines (same results, less per-notebook cost)
 _SWAPS = {
@@ -255,20 +255,24 @@ async def _until_ready(kc: Any, timeout: float) -> None:
     If the IOPub subscription came too late to see that status, ask again.
     """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         msg_id = kc.kernel_info()
         try:
-            reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01)))
-            while reply["parent_header"].get("msg_id") != msg_id:
-                reply = await ensure_async(kc.shell_channel.get_msg(timeout=max(deadline - time.monotonic(), 0.01)))
+            reply = await ensure_async(kc.shell_channel.get_msg(timeout=1.0))
+            while reply["parent_header"].get("msg_id") != msg_id:  # a reply to an earlier ask
+                reply = await ensure_async(kc.shell_channel.get_msg(timeout=1.0))
             while True:
                 msg = await ensure_async(kc.iopub_channel.get_msg(timeout=0.2))
                 if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                     kc._handle_kernel_info_reply(reply)  # what wait_for_ready records (protocol version)
                     return
         except Empty:
-            continue
-    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            pass
+        # as wait_for_ready: a dead kernel fails now, not at the deadline
+        if not await ensure_async(kc.is_alive()):
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
 class PrewarmedExecute(Execute):
@@ -295,14 +299,29 @@ class PrewarmedExecute(Execute):
     # nbclient binds the synchronous twin to its own coroutine: bind it to ours
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
+    def spare_key(self, nb: NotebookNode) -> tuple:
+        """What a kernel for ``nb`` must be started with: kernel name, arguments, modules, environment.
+
+        The arguments are nbclient's when it starts a kernel itself: the configured
+        ones plus an in-memory IPython history (else every kernel would write, and
+        could read, the one history database of the machine's user).
+
+        Shape:
+            A notebook -> a hashable tuple (the spare is used only for an equal key).
+        """
+        kernel_name = self.kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3")
+        args = list(self.extra_arguments)
+        if self.ipython_hist_file and not any(a.startswith("--HistoryManager.hist_file") for a in args):
+            args.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
+        # nbgrader runs the autograde pass with NBGRADER_EXECUTION=autograde in the kernel's environment
+        env = (("NBGRADER_EXECUTION", os.environ.get("NBGRADER_EXECUTION", "autograde")),)
+        return (kernel_name, tuple(args), preload_modules(nb), env)
+
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         if km is not None:
             return super().preprocess(nb, resources, km=km)
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
-        kernel_name = self.kernel_name or nb.metadata.get("kernelspec", {}).get("name", "python3")
-        # nbgrader runs the autograde pass with NBGRADER_EXECUTION=autograde in the kernel's environment
-        env = (("NBGRADER_EXECUTION", os.environ.get("NBGRADER_EXECUTION", "autograde")),)
-        key = (kernel_name, tuple(self.extra_arguments), preload_modules(nb), env)
+        key = self.spare_key(nb)
         folder = os.path.abspath(path)
         km = _SPARE.take(key, folder)
         if km is None:
@@ -318,3 +337,18 @@ class PrewarmedExecute(Execute):
                 self.kc.stop_channels()
                 self.kc = None
             _shutdown(km)
+
+
+def warm_up(notebook: str | os.PathLike[str], config: Any) -> None:
+    """Start the spare kernel for a notebook like ``notebook`` now, e.g. when a worker starts.
+
+    The worker's first student then gets a ready kernel instead of waiting for
+    the zygote's imports. A spare that turns out not to fit is shut down unused.
+
+    Shape:
+        (a released notebook's path, the course Config) -> None; the kernel starts in the background.
+    """
+    import nbformat
+
+    nb = nbformat.read(os.fspath(notebook), as_version=4)
+    _SPARE.prepare(PrewarmedExecute(config=config).spare_key(nb))

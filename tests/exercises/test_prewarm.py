@@ -32,6 +32,7 @@ _CELLS = [
     "print('to stderr', file=sys.stderr)",
     "1 / 0",
     "print(In[-1] if 'In' in dir() else None, len(Out))",  # history: what ran before is only the notebook
+    "print(get_ipython().history_manager.hist_file)",  # in memory, as nbclient starts kernels: no shared database
 ]
 
 
@@ -91,6 +92,26 @@ def test_grading_kernels_listen_on_private_unix_sockets(tmp_path: pathlib.Path) 
     finally:
         prewarm._SPARE.close()
     assert out.cells[0].outputs[0]["text"].split() == ["ipc", "0o700"]
+
+
+@pytest.mark.slow
+def test_a_dead_kernel_fails_the_ready_wait_at_once() -> None:
+    import asyncio
+    import time
+
+    km = prewarm._Spare.start(("python3", (), (), ()))
+    try:
+        km.provisioner.process.kill()  # the forked kernel process, as a crash would end it
+        km.provisioner.process.wait(timeout=10)
+        kc = km.client()
+        kc.start_channels()
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="died"):
+            asyncio.run(prewarm._until_ready(kc, timeout=60))
+        assert time.monotonic() - t0 < 10  # not the 60 s deadline
+        kc.stop_channels()
+    finally:
+        prewarm._shutdown(km)
 
 
 # ---------------------------------------------------------------- CheckCellMetadataOnce
