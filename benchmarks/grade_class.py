@@ -59,15 +59,15 @@ def own_execution_seconds(course: pathlib.Path, students: list[str]) -> list[flo
     from nbclient import NotebookClient
 
     from regnorm_lab.course import pipeline
-    from regnorm_lab.course.prewarm import _shutdown, _Spare, preload_modules
+    from regnorm_lab.course.prewarm import PrewarmedExecute, _shutdown, _Spare
 
     cfg = pipeline.load_config(course)
+    execute = PrewarmedExecute(config=cfg)  # the kernel the grader would start: arguments, modules, environment
     times = []
     for s in students[:1] + students:
         path = course / "submitted" / s / A / f"{A}.ipynb"
         nb = nbformat.read(str(path), as_version=4)
-        key = ("python3", ("--HistoryManager.hist_file=:memory:",), preload_modules(nb), (("NBGRADER_EXECUTION", "autograde"),))
-        km = _Spare.start(key)
+        km = _Spare.start(execute.spare_key(nb))
         marks: list[float] = []
         try:
             client = NotebookClient(nb, km=km, timeout=int(cfg.Execute.timeout), allow_errors=True, resources={"metadata": {"path": str(path.parent)}},

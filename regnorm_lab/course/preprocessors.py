@@ -3,7 +3,7 @@
 - :class:`StderrToStdout` (autograde, right after ``Execute``): warnings are not failures.
 - :class:`HideHiddenTests` (generate_feedback, after ``GetGrades``): hidden tests stay hidden.
 - :class:`CheckCellMetadataOnce` (the parallel ``grade`` workers): nbgrader's metadata
-  check with its JSON schema loaded and compiled once per process.
+  check with its JSON schema compiled into a validator once per process.
 """
 
 from __future__ import annotations
