@@ -115,17 +115,6 @@ def _execute_silent(kc: Any, code: str, timeout: float = 120.0) -> None:
         raise RuntimeError(f"prewarm code failed: {reply['content'].get('ename')}: {reply['content'].get('evalue')}")
 
 
-def _run_silent(km: AsyncKernelManager, code: str, timeout: float = 120.0) -> None:
-    """Connect to the kernel, wait until it answers, run ``code`` silently, disconnect."""
-    kc = km.blocking_client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=timeout)
-        _execute_silent(kc, code, timeout)
-    finally:
-        kc.stop_channels()
-
-
 class _Spare:
     """One worker's spare kernel, started and connected by a background thread.
 
@@ -185,8 +174,9 @@ class _Spare:
             self.thread = threading.Thread(target=self._target, args=(key, self.folders, self.outcome), daemon=True, name="regnorm-prewarm")
             self.thread.start()
 
-    def take(self, key: tuple, folder: str | None) -> AsyncKernelManager | None:
-        """The spare kernel, moved to ``folder``; None if there is none for ``key`` (or it failed)."""
+    def take(self, key: tuple, folder: str | None, strict: bool = False) -> AsyncKernelManager | None:
+        """The spare kernel, moved to ``folder``; None if there is none for ``key`` or it failed
+        to start (``strict``: raise that failure instead)."""
         with self.lock:
             thread, old, folders, outcome = self.thread, self.key, self.folders, self.outcome
             self.thread, self.key = None, None
@@ -195,6 +185,8 @@ class _Spare:
         # prepared for another assignment/config: not usable here, the thread shuts it down
         folders.put(folder if old == key else None)
         thread.join()
+        if strict and "error" in outcome:
+            raise outcome["error"]
         return outcome.get("km")
 
     def close(self) -> None:
@@ -324,9 +316,9 @@ class PrewarmedExecute(Execute):
         key = self.spare_key(nb)
         folder = os.path.abspath(path)
         km = _SPARE.take(key, folder)
-        if km is None:
-            km = _Spare.start(key)
-            _run_silent(km, _move_to(folder))
+        if km is None:  # no spare yet (a worker's first notebook, another assignment) or it failed
+            _SPARE.prepare(key)
+            km = _SPARE.take(key, folder, strict=True)  # a kernel that cannot start fails this notebook
         _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
         self._prewarmed = True
         try:

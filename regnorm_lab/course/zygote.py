@@ -13,17 +13,20 @@ file jupyter_client wrote, exactly like ``ipykernel_launcher -f <file>``.
 :class:`ZygoteProvisioner` plugs this into jupyter_client (so nbclient signals,
 interrupts and kills the kernel as usual); :func:`zygote_kernel_manager` returns
 an ``AsyncKernelManager`` that uses it. ``python -m regnorm_lab.course.zygote
-MODULE...`` is the zygote itself: it reads one JSON request per line on stdin
-and answers with the child's pid.
+IPC_DIR MODULE...`` is the zygote itself: it reads one JSON request per line on
+stdin and answers with the child's pid; when stdin closes (its worker is gone) it
+removes IPC_DIR, the folder of its kernels' sockets.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -32,8 +35,9 @@ __all__ = ["Zygote", "ZygoteProvisioner", "zygote_kernel_manager"]
 
 # ---- the zygote process ---------------------------------------------------------------------
 
-def _serve(modules: list[str]) -> None:
+def _serve(ipc_dir: str, modules: list[str]) -> None:
     import importlib
+    import shutil
 
     import ipykernel.kernelapp  # noqa: F401 - the point: imported once, shared by every fork
 
@@ -59,6 +63,8 @@ def _serve(modules: list[str]) -> None:
             _child(req)  # never returns
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+    # stdin closed: the worker is gone (even if it was killed); its kernels' sockets go too
+    shutil.rmtree(ipc_dir, ignore_errors=True)
 
 
 def _child(req: dict[str, Any]) -> None:
@@ -95,8 +101,11 @@ class Zygote:
         self.modules = modules
         self.cwd = cwd
         self.lock = threading.Lock()
+        # the kernels' Unix sockets (see zygote_kernel_manager), private (mode 0700); it lives
+        # as long as the zygote: removed by close(), or by the zygote when the worker dies
+        self.ipc_dir = tempfile.mkdtemp(prefix="regnorm-kernels-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "regnorm_lab.course.zygote", *modules],
+            [sys.executable, "-m", "regnorm_lab.course.zygote", self.ipc_dir, *modules],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=cwd, text=True, start_new_session=True,
         )
 
@@ -125,6 +134,7 @@ class Zygote:
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
                 pipe.close()
+        shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
 
 class _Forked:
@@ -198,22 +208,6 @@ def _provisioner_class():
 ZygoteProvisioner = None  # the class is built on first use (jupyter_client imported lazily)
 
 
-_IPC_DIR: str | None = None
-
-
-def _ipc_dir() -> str:
-    """This process's private folder (mode 0700) for its kernels' sockets, removed at exit."""
-    global _IPC_DIR
-    if _IPC_DIR is None:
-        import atexit
-        import shutil
-        import tempfile
-
-        _IPC_DIR = tempfile.mkdtemp(prefix="regnorm-kernels-")
-        atexit.register(shutil.rmtree, _IPC_DIR, ignore_errors=True)
-    return _IPC_DIR
-
-
 def zygote_kernel_manager(zygote: Zygote, kernel_name: str = "python3") -> Any:
     """An ``AsyncKernelManager`` whose kernel will be forked by ``zygote``.
 
@@ -233,7 +227,7 @@ def zygote_kernel_manager(zygote: Zygote, kernel_name: str = "python3") -> Any:
     # no other user of the machine can connect to a student's kernel
     km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc")
     km.kernel_id = str(uuid.uuid4())
-    km.ip = os.path.join(_ipc_dir(), km.kernel_id[:13])  # short: a socket path has at most 107 bytes
+    km.ip = os.path.join(zygote.ipc_dir, km.kernel_id[:13])  # short: a socket path has at most 107 bytes
     prov = ZygoteProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
     prov.zygote = zygote
     km.provisioner = prov
@@ -241,4 +235,4 @@ def zygote_kernel_manager(zygote: Zygote, kernel_name: str = "python3") -> Any:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1:])
+    _serve(sys.argv[1], sys.argv[2:])

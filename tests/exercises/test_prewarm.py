@@ -114,6 +114,57 @@ def test_a_dead_kernel_fails_the_ready_wait_at_once() -> None:
         prewarm._shutdown(km)
 
 
+def test_a_kernel_that_cannot_start_fails_the_notebook_with_its_error(tmp_path: pathlib.Path) -> None:
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    nb = _notebook()
+    nb.metadata["kernelspec"]["name"] = "no-such-kernel"
+    with pytest.raises(NoSuchKernel):
+        prewarm.PrewarmedExecute().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    prewarm._SPARE.close()
+
+
+def _grade_in_worker(folder: str) -> tuple[str, int]:
+    """In a pool worker: run a notebook prewarmed; return the sockets' folder and the zygote's pid."""
+    nb = new_notebook(cells=[new_code_cell("1 + 1")])
+    prewarm.PrewarmedExecute().preprocess(nb, {"metadata": {"path": folder}})
+    assert prewarm._SPARE.thread is not None  # a spare kernel is waiting when the worker ends
+    z = next(iter(prewarm._ZYGOTES.values()))
+    return z.ipc_dir, z.proc.pid
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_a_worker_leaves_no_kernel_zygote_or_socket_behind(tmp_path: pathlib.Path) -> None:
+    import concurrent.futures as cf
+    import multiprocessing
+    import signal
+    import time
+
+    # a worker that exits normally, with a spare kernel still starting
+    with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        ipc_dir, zygote_pid = pool.submit(_grade_in_worker, str(tmp_path)).result()
+    assert ipc_dir and not os.path.exists(ipc_dir) and _gone(zygote_pid)
+
+    # a worker killed by a student's notebook: its zygote notices and cleans up
+    pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    ipc_dir, zygote_pid = pool.submit(_grade_in_worker, str(tmp_path)).result()
+    worker = next(iter(pool._processes.values()))
+    os.kill(worker.pid, signal.SIGKILL)
+    pool.shutdown(wait=True)
+    deadline = time.monotonic() + 60  # a wait for the clean-up, not a speed requirement
+    while (os.path.exists(ipc_dir) or not _gone(zygote_pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(ipc_dir) and _gone(zygote_pid)
+
+
 # ---------------------------------------------------------------- CheckCellMetadataOnce
 
 
