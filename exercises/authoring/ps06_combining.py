@@ -31,7 +31,7 @@ TRAINING_HELPER = '''\
 # Training helper (read-only): trains YOUR build_model with YOUR weight_penalty and scores it with YOUR r2_score.
 import math
 
-from regnorm_lab.datasets import make_regression_task
+from regnorm_lab.studies.datasets import make_regression_task
 from regnorm_lab.dropout import Dropout as SeededDropout
 
 
@@ -394,7 +394,7 @@ CELLS = [
         The read-only cell below defines `fit_and_score(task, l1, l2, dropout)`: it trains
         **your** `build_model` with **your** `weight_penalty` added to the MSE loss (Adam,
         learning rate 0.01, as in the question) on a synthetic regression task from
-        `regnorm_lab.datasets.make_regression_task` (20 inputs on very different scales,
+        `regnorm_lab.studies.datasets.make_regression_task` (20 inputs on very different scales,
         6 of them informative, noise), and scores it with **your** `r2_score`. Runs are
         reproducible: the same `seed` gives the same numbers.
 

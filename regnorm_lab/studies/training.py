@@ -1,4 +1,4 @@
-"""Train the seed-003 MLP on a :class:`~regnorm_lab.datasets.RegressionTask`, reproducibly and fast.
+"""Train the seed-003 MLP on a :class:`~regnorm_lab.studies.datasets.RegressionTask`, reproducibly and fast.
 
 One function, :func:`train_mlp`, runs one configuration (L1/L2 kernel
 penalty, decoupled weight decay, dropout, input BatchNorm, optimizer) and
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import check_nonnegative, check_positive
-from .combining import build_model, r2_score, weight_penalty
+from .._validation import check_nonnegative, check_positive
+from ..combining import build_model, r2_score, weight_penalty
 from .datasets import RegressionTask
 
 __all__ = ["TrainConfig", "History", "TrainResult", "train_mlp", "train_many"]

@@ -1,4 +1,4 @@
-"""Tests for regnorm_lab.experiments: statistics against scipy and formulas, grids' shape and determinism.
+"""Tests for regnorm_lab.studies.experiments: statistics against scipy and formulas, grids' shape and determinism.
 
 Training runs here are tiny (a few epochs on a few dozen rows): the tests check
 the machinery (rows, columns, pairing, seeding), not the book's conclusions,
@@ -16,8 +16,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from regnorm_lab.datasets import make_regression_task
-from regnorm_lab.experiments import (
+from regnorm_lab.studies.datasets import make_regression_task
+from regnorm_lab.studies.experiments import (
     CONFIG_COLUMNS,
     combination_grid,
     dropout_bn_variance_shift,
@@ -30,7 +30,7 @@ from regnorm_lab.experiments import (
     variance_decomposition,
     weight_stats,
 )
-from regnorm_lab.training import TrainConfig
+from regnorm_lab.studies.training import TrainConfig
 
 TINY = TrainConfig(epochs=3, hidden=8, batch_size=16)
 

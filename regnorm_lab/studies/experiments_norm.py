@@ -4,7 +4,7 @@ Everything here is synthetic-data, CPU-sized and deterministic given its
 generators: each function takes an explicit ``torch.Generator`` or
 ``numpy.random.Generator`` and never touches a global seed. The chapters call
 these functions and print the numbers they return; the tests in
-``tests/test_experiments_norm.py`` check the machinery against torch and
+``tests/studies/test_experiments_norm.py`` check the machinery against torch and
 against formulas.
 """
 
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import check_nonnegative, check_positive
+from .._validation import check_nonnegative, check_positive
 
 __all__ = [
     "NoisyBatchNorm1d",

@@ -1,4 +1,4 @@
-"""Tests for regnorm_lab.experiments_norm: the machinery behind the normalization chapters."""
+"""Tests for regnorm_lab.studies.experiments_norm: the machinery behind the normalization chapters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from regnorm_lab import experiments_norm as E
+from regnorm_lab.studies import experiments_norm as E
 
 
 def _data(n: int = 128, d: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from regnorm_lab.datasets import (
+from regnorm_lab.studies.datasets import (
     ClassificationTask,
     RegressionTask,
     make_badly_scaled_features,

@@ -1,6 +1,6 @@
 """Small, seeded experiments behind the regularization chapters (04, 09, 11, 12, 13).
 
-Every function runs real training (:func:`regnorm_lab.training.train_mlp`) or
+Every function runs real training (:func:`regnorm_lab.studies.training.train_mlp`) or
 a real forward pass on synthetic data and returns plain data: a pandas
 ``DataFrame`` with one row per run, or a small dataclass. The chapters print
 those numbers next to their figures, so a conclusion in the text can always be
@@ -32,7 +32,7 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import check_in_unit_interval, check_nonnegative, check_positive
+from .._validation import check_in_unit_interval, check_nonnegative, check_positive
 from .datasets import RegressionTask
 from .training import TrainConfig, TrainResult, train_mlp
 
@@ -113,7 +113,7 @@ def run_row(result: TrainResult, tol: float = 1e-3) -> dict[str, float]:
     """One flat row describing a finished run: its config, R² numbers and weight statistics.
 
     Args:
-        result: what :func:`~regnorm_lab.training.train_mlp` returned.
+        result: what :func:`~regnorm_lab.studies.training.train_mlp` returned.
         tol: zero tolerance passed to :func:`weight_stats`.
 
     Returns:
@@ -659,7 +659,7 @@ def dropout_bn_variance_shift(
     for name, v, lo in (("n_in", n_in, 1), ("n_units", n_units, 1), ("batch_size", batch_size, 2), ("n_batches", n_batches, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    from .dropout import Dropout  # the seeded nn.Dropout subclass
+    from ..dropout import Dropout  # the seeded nn.Dropout subclass
 
     linear = nn.Linear(n_in, n_units)
     bound = 1.0 / math.sqrt(n_in)

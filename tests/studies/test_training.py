@@ -13,8 +13,8 @@ from sklearn.metrics import r2_score as sk_r2_score
 from torch import nn
 
 from regnorm_lab.combining import build_model
-from regnorm_lab.datasets import RegressionTask, make_regression_task
-from regnorm_lab.training import History, TrainConfig, TrainResult, train_many, train_mlp
+from regnorm_lab.studies.datasets import RegressionTask, make_regression_task
+from regnorm_lab.studies.training import History, TrainConfig, TrainResult, train_many, train_mlp
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_nonnegative
+from .._validation import check_nonnegative
 
 __all__ = [
     "RegressionTask",
@@ -180,7 +180,7 @@ def make_regression_task(
     validation R² is 0.60-0.81 (gap 0.08-0.29); with ``l1=3e-3`` and
     ``dropout=0.3`` 0.66-0.82 (gap 0.09-0.23); without the input BatchNorm
     the raw scales wreck training (validation R² -0.4 to 0.2).
-    ``tests/test_training.py`` checks these directions.
+    ``tests/studies/test_training.py`` checks these directions.
 
     Args:
         n_train: training rows, ``>= 2``.
