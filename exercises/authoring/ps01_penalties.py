@@ -3,7 +3,7 @@
 Template for every assignment (see ``regnorm_lab/course/authoring.py``):
 ``CELLS`` (the notebook), ``MISTAKES`` (function -> (wrong answer cell, the test
 cells it must fail)) and ``SHORTCUTS`` (answer cells that delegate instead of
-doing the work). The tests in ``tests/exercises/`` plant these as submissions.
+doing the work). The tests in ``tests/course/`` plant these as submissions.
 """
 
 from regnorm_lab.course.authoring import answer, markdown, setup, test

@@ -3,7 +3,7 @@
 Same template as ps01 (see ``regnorm_lab/course/authoring.py``): ``CELLS`` (the
 notebook), ``MISTAKES`` (function -> (wrong answer cell, the test cells it must
 fail)) and ``SHORTCUTS`` (answer cells that delegate instead of doing the work).
-The tests in ``tests/exercises/test_ps04_batch_norm.py`` plant these as submissions.
+The tests in ``tests/course/test_ps04_batch_norm.py`` plant these as submissions.
 
 The backward tests never look inside a student's ``cache``: they call the
 student's forward, hand its cache to the student's backward, and compare the

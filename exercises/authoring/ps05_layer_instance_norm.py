@@ -3,7 +3,7 @@
 Same template as ps01 (see ``regnorm_lab/course/authoring.py``): ``CELLS`` (the
 notebook), ``MISTAKES`` (function -> (wrong answer cell, the test cells it must
 fail)) and ``SHORTCUTS`` (answer cells that delegate instead of doing the work).
-The tests in ``tests/exercises/test_ps05_layer_instance_norm.py`` plant these.
+The tests in ``tests/course/test_ps05_layer_instance_norm.py`` plant these.
 
 As in ps04, the backward tests never look inside a student's ``cache``: the
 student's forward makes it and the student's backward consumes it.

@@ -3,7 +3,7 @@
 Same template as ps01 (see ``regnorm_lab/course/authoring.py``): ``CELLS`` (the
 notebook), ``MISTAKES`` (function -> (wrong answer cell, the test cells it must
 fail)) and ``SHORTCUTS`` (answer cells that delegate instead of doing the work).
-The tests in ``tests/exercises/test_ps06_combining.py`` plant these as submissions.
+The tests in ``tests/course/test_ps06_combining.py`` plant these as submissions.
 
 Besides the three autograded functions, the student trains the question's model
 (seed 003: BatchNorm on the input, L1 on the kernels, optional dropout) with a few

@@ -3,7 +3,7 @@
 Same template as ps01 (see ``regnorm_lab/course/authoring.py``): ``CELLS`` (the
 notebook), ``MISTAKES`` (function -> (wrong answer cell, the test cells it must
 fail)) and ``SHORTCUTS`` (answer cells that delegate instead of doing the work).
-The tests in ``tests/exercises/test_ps07_gpu_timing.py`` plant these.
+The tests in ``tests/course/test_ps07_gpu_timing.py`` plant these.
 
 Design of the test cells, so that one mistake costs one behaviour:
 

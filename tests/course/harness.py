@@ -1,6 +1,6 @@
 """Harness for grading planted submissions through the real nbgrader pipeline.
 
-Used by every ``tests/exercises/test_psNN_<topic>.py``; ps04-ps07 reuse it unchanged:
+Used by every ``tests/course/test_psNN_<topic>.py``; ps04-ps07 reuse it unchanged:
 
     course = copy_course(tmp_path)                  # a private copy of exercises/
     release(course, "ps01_penalties")               # generate_assignment (real)
