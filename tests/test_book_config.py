@@ -33,6 +33,8 @@ import project_paths  # noqa: E402
 import quiet_console  # noqa: E402
 import regnorm_cache  # noqa: E402
 
+from regnorm_lab.booktools import REPOSITORY_URL_TOKEN  # noqa: E402
+
 CONFIG = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
 
@@ -145,11 +147,13 @@ def test_jupyter_book_translates_config_as_intended():
     )
     assert sphinx_cfg["bibtex_bibfiles"] == ["book/references.bib"]
     assert "sphinxcontrib.bibtex" in sphinx_cfg["extensions"]
-    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax", "quiet_console", "project_paths"):
+    for ext in ("regnorm_cache", "colab_notebooks", "offline_mathjax", "quiet_console", "project_paths", "repository_url"):
         assert ext in sphinx_cfg["extensions"]
         assert (REPO_ROOT / CONFIG["sphinx"]["local_extensions"][ext] / f"{ext}.py").is_file()
     theme = sphinx_cfg["html_theme_options"]
-    assert theme["repository_url"] == "https://github.com/regnorm-lab/regnorm-lab"
+    # the theme's repository and launch buttons read the one address of _config.yml
+    assert theme["repository_url"] == CONFIG["repository"]["url"]
+    assert theme["repository_url"].startswith("https://github.com/")
     assert theme["repository_branch"] == "main"
     # Page names already start with "book/": a non-empty path_to_docs would double it in Colab links.
     assert theme["path_to_docs"] == ""
@@ -168,7 +172,8 @@ def test_chapter_starts_with_the_install_cell(page: Path):
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert code_cells, f"{page.name} has no code cell"
     first = code_cells[0]
-    assert first.source.strip() == install_cell_source(CONFIG["repository"]["url"])
+    # the address is not written in the chapter: the book build and the twins fill it in from _config.yml
+    assert first.source.strip() == install_cell_source(REPOSITORY_URL_TOKEN)
     assert "remove-input" in first.metadata.get("tags", [])
     # and nothing executes before it
     assert nb.cells.index(first) <= 2
@@ -177,8 +182,85 @@ def test_chapter_starts_with_the_install_cell(page: Path):
 def test_install_url_matches_repository_url():
     urls = set()
     for page in notebook_pages():
-        urls.update(re.findall(r"regnorm-lab @ git\+(\S+?)\"", page.read_text()))
-    assert urls == {CONFIG["repository"]["url"]}
+        urls.update(re.findall(r"regnorm-lab @ git\+([^\"]+?)\"", page.read_text()))
+    assert urls == {REPOSITORY_URL_TOKEN}
+    for page in notebook_pages():
+        twin = colab_notebooks.mirror_path(page).read_text()
+        assert set(re.findall(r"regnorm-lab @ git\+([^\\\"]+?)\\\"", twin)) == {CONFIG["repository"]["url"]}, page.name
+        assert REPOSITORY_URL_TOKEN not in twin, page.name
+
+
+# --------------------------------------------------------------------------- one address
+
+
+def test_the_repository_address_is_written_once_in_the_sources():
+    """``git grep`` over the sources (generated notebooks excluded) finds the address only in _config.yml."""
+    url = CONFIG["repository"]["url"]
+    hits = subprocess.run(
+        ["git", "grep", "-l", "-F", url, "--", ":!book/*.ipynb", ":!exercises/source/**"],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert hits == ["_config.yml"]
+
+
+def _forked_root(tmp_path: Path, url: str) -> Path:
+    """A copy of the repository's config with another address (what a fork edits), chapters linked in."""
+    config = (REPO_ROOT / "_config.yml").read_text()
+    assert CONFIG["repository"]["url"] in config
+    (tmp_path / "_config.yml").write_text(config.replace(CONFIG["repository"]["url"], url))
+    (tmp_path / "book").symlink_to(REPO_ROOT / "book")
+    (tmp_path / "regnorm_lab").symlink_to(REPO_ROOT / "regnorm_lab")
+    return tmp_path
+
+
+FORK = "https://github.com/someone-else/my-fork"
+
+
+def test_a_forked_address_reaches_the_colab_twin(tmp_path: Path):
+    root = _forked_root(tmp_path, FORK)
+    page = REPO_ROOT / "book" / "07_batch_norm.md"
+    twin = colab_notebooks.render_mirror(page, root)
+    assert f"regnorm-lab @ git+{FORK}" in twin
+    assert f"{FORK}/blob/main/book/07_batch_norm.md" in twin  # the "generated from" link
+    assert CONFIG["repository"]["url"] not in twin and REPOSITORY_URL_TOKEN not in twin
+
+
+def test_a_forked_address_reaches_the_book_pages(tmp_path: Path):
+    import repository_url
+
+    root = _forked_root(tmp_path, FORK)
+
+    class App:  # what the extension reads from Sphinx: the source folder (the root in a whole-book build)
+        srcdir = str(root)
+
+    for name in ("11_combining.md", "for_students.md"):
+        source = [(REPO_ROOT / "book" / name).read_text()]
+        repository_url._on_source_read(App, name, source)
+        assert FORK in source[0] and REPOSITORY_URL_TOKEN not in source[0], name
+        assert CONFIG["repository"]["url"] not in source[0], name
+
+
+def test_a_forked_address_reaches_the_exercise_notebooks(tmp_path: Path, monkeypatch):
+    from regnorm_lab import booktools
+    from regnorm_lab.course.authoring import build_notebook, load_spec
+
+    root = _forked_root(tmp_path, FORK)
+    monkeypatch.setattr(booktools, "PROJECT_ROOT", root)
+    for assignment in ("ps01_penalties", "ps04_batch_norm", "ps07_gpu_timing"):
+        nb = build_notebook(load_spec(REPO_ROOT / "exercises", assignment).CELLS)
+        text = "\n".join(c.source for c in nb.cells)
+        assert f"{FORK}/blob/main/book/" in text, assignment
+        assert CONFIG["repository"]["url"] not in text, assignment
+
+
+def test_repository_without_an_address_is_a_clear_error(tmp_path: Path):
+    from regnorm_lab import booktools
+
+    with pytest.raises(FileNotFoundError, match="root"):
+        booktools.repository(tmp_path)
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    with pytest.raises(ValueError, match="repository.url"):
+        booktools.repository(tmp_path)
 
 
 LITERALINCLUDE = re.compile(
@@ -381,7 +463,8 @@ def test_colab_twin_is_a_valid_notebook_with_the_chapter_code():
     page = REPO_ROOT / "book" / "01_penalties.md"
     twin = nbformat.read(colab_notebooks.mirror_path(page), as_version=4)
     nbformat.validate(twin)
-    chapter = read_myst_markdown_notebook(page.read_text(), path=page)
+    text = page.read_text().replace(REPOSITORY_URL_TOKEN, CONFIG["repository"]["url"])
+    chapter = read_myst_markdown_notebook(text, path=page)
     assert [c.source for c in twin.cells if c.cell_type == "code"] == [
         c.source for c in chapter.cells if c.cell_type == "code"
     ]

@@ -42,6 +42,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from regnorm_lab.booktools import fill_repository_url, repository
+
 __all__ = [
     "chapter_sources",
     "is_myst_notebook",
@@ -167,11 +169,18 @@ def to_colab_markdown(text: str, md_dir: Path) -> str:
 
 
 def to_colab_notebook(md_path: Path, repo_url: str = "", branch: str = "main") -> nbformat.NotebookNode:
-    """Convert a MyST chapter into its Colab notebook (no outputs, deterministic ids)."""
+    """Convert a MyST chapter into its Colab notebook (no outputs, deterministic ids).
+
+    ``repo_url`` (``repository.url`` of ``_config.yml``) replaces ``{{ repository_url }}``
+    in the chapter, so the twin's install cell and links point at the configured repository.
+    """
     from myst_nb.core.read import read_myst_markdown_notebook
 
     md_path = Path(md_path)
-    nb = read_myst_markdown_notebook(md_path.read_text(encoding="utf-8"), path=md_path)
+    text = md_path.read_text(encoding="utf-8")
+    if repo_url:  # the chapters' install cells write the address as {{ repository_url }}
+        text = fill_repository_url(text, repo_url)
+    nb = read_myst_markdown_notebook(text, path=md_path)
     rel = f"{BOOK_DIR}/{md_path.name}"
     note = nbformat.v4.new_markdown_cell(
         f"*Generated from [`{rel}`]({repo_url.rstrip('/')}/blob/{branch}/{rel}) by `book/_ext/colab_notebooks.py`: "
@@ -201,10 +210,8 @@ def to_colab_notebook(md_path: Path, repo_url: str = "", branch: str = "main") -
 
 
 def _repository(root: Path) -> tuple[str, str]:
-    """``(url, branch)`` from the ``repository`` section of ``<root>/_config.yml``."""
-    config = yaml.safe_load((Path(root) / "_config.yml").read_text(encoding="utf-8")) or {}
-    repo = config.get("repository") or {}
-    return str(repo.get("url", "")), str(repo.get("branch", "main"))
+    """``(url, branch)`` from the ``repository`` section of ``<root>/_config.yml`` (the one place it is written)."""
+    return tuple(repository(root))  # type: ignore[return-value]
 
 
 def render_mirror(md_path: Path, root: Path) -> str:

@@ -6,9 +6,10 @@ cells it must fail)) and ``SHORTCUTS`` (answer cells that delegate instead of
 doing the work). The tests in ``tests/course/`` plant these as submissions.
 """
 
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import answer, markdown, setup, test
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/01_penalties.md"
+BOOK = book_url("01_penalties.md")  # the address comes from _config.yml (repository.url)
 
 CELLS = [
     markdown(f"""

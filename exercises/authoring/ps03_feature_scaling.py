@@ -1,8 +1,9 @@
 """ps03_feature_scaling: description of the source notebook (see ps01_penalties.py for the template)."""
 
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import answer, markdown, setup, test
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/02_feature_scaling.md"
+BOOK = book_url("02_feature_scaling.md")  # the address comes from _config.yml (repository.url)
 
 CELLS = [
     markdown(f"""

@@ -11,6 +11,7 @@ gradients with the reference's forward+backward on the same inputs and with
 central-difference gradients (``regnorm_lab.gradcheck``) of the student's forward.
 """
 
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import Cell, answer, markdown, setup, test
 
 
@@ -31,7 +32,7 @@ def backward_test(grade_id: str, behaviour: str, points: float, source: str) -> 
     _, _, body = rest.partition("\n")
     return Cell("test", first + "\n" + head + body, grade_id=cell.grade_id, points=cell.points, function=cell.function)
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/07_batch_norm.md"
+BOOK = book_url("07_batch_norm.md")  # the address comes from _config.yml (repository.url)
 
 CELLS = [
     markdown(f"""

@@ -9,9 +9,10 @@ As in ps04, the backward tests never look inside a student's ``cache``: the
 student's forward makes it and the student's backward consumes it.
 """
 
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import Cell, answer, markdown, setup, test
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/08_layer_instance_norm.md"
+BOOK = book_url("08_layer_instance_norm.md")  # the address comes from _config.yml (repository.url)
 
 
 def backward_test(grade_id: str, behaviour: str, points: float, source: str) -> Cell:

@@ -13,9 +13,10 @@ second each on one CPU thread), so it fits well inside the per-cell time limit.
 """
 
 from regnorm_lab.course import authoring
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import Cell, answer, markdown, setup, test
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/11_combining.md"
+BOOK = book_url("11_combining.md")  # the address comes from _config.yml (repository.url)
 WRITTEN_POINTS = 4.0
 
 SETUP = """\

@@ -22,9 +22,10 @@ Design of the test cells, so that one mistake costs one behaviour:
   (``regnorm_lab.gpu_timing.speed_ratio``), never an absolute time.
 """
 
+from regnorm_lab.booktools import book_url
 from regnorm_lab.course.authoring import answer, markdown, setup, test, written
 
-BOOK = "https://github.com/regnorm-lab/regnorm-lab/blob/main/book/14_gpu_timing.md"
+BOOK = book_url("14_gpu_timing.md")  # the address comes from _config.yml (repository.url)
 
 SETUP = """\
 # Setup (read-only): the libraries, the course's grading helpers and its timing module.
