@@ -1,11 +1,11 @@
-"""The benchmark compares like with like and restores torch's thread count (no timing asserted)."""
+"""regnorm_lab.timing.reference_vs_torch: the benchmark compares like with like and restores torch's thread count (no timing asserted)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from regnorm_lab import bench
+from regnorm_lab.timing import reference_vs_torch as bench
 
 
 def test_benchmarked_closures_compute_the_same_gradients():
