@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/gpu_timing_report.py                 # default shapes, float32 (+ bfloat16 on CUDA)
     .venv/bin/python benchmarks/gpu_timing_report.py --png bw.png --shapes 4096x1024 --min-run-time 0.5
 
-All options are those of ``python -m regnorm_lab.gpu_timing`` (see ``--help``). Speed is
+All options are those of ``python -m regnorm_lab.timing`` (see ``--help``). Speed is
 reported, never asserted: the numbers are ratios and bandwidths to read, not to test.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from regnorm_lab.gpu_timing import main
+from regnorm_lab.timing import main
 
 __all__: list[str] = []
 

@@ -19,7 +19,7 @@ Design of the test cells, so that one mistake costs one behaviour:
 * ``device`` runs on ``DEVICE`` and on PyTorch's ``meta`` device (shapes, no data):
   a tensor created without ``device=x.device`` fails there as it would on a GPU;
 * ``speed`` is a ratio against the reference on the same device and inputs
-  (``regnorm_lab.gpu_timing.speed_ratio``), never an absolute time.
+  (``regnorm_lab.timing.speed_ratio``), never an absolute time.
 """
 
 from regnorm_lab.booktools import book_url
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import regnorm_lab.grading as G
-import regnorm_lab.gpu_timing as gt
+import regnorm_lab.timing as gt
 import ctypes, sys
 
 # Timing on a Linux CPU: let malloc keep and reuse freed memory, as PyTorch's caching
