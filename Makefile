@@ -55,6 +55,7 @@ BENCH_ENV := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 # Each benchmark is a script in benchmarks/ that prints ratios; add one recipe line per script.
 bench: $(STAMP)
 	$(BENCH_ENV) $(PY) benchmarks/reference_vs_torch.py
+	$(PY) benchmarks/batched_trainer.py
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

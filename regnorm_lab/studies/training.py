@@ -28,9 +28,10 @@ from .._validation import check_nonnegative, check_positive
 from ..combining import build_model, r2_score, weight_penalty
 from .datasets import RegressionTask
 
-__all__ = ["TrainConfig", "History", "TrainResult", "train_mlp", "train_many"]
+__all__ = ["TrainConfig", "History", "TrainResult", "train_mlp", "train_many", "kernel_penalty"]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
+_PENALTY_LAYERS = ("all", "first")
 
 
 @dataclass
@@ -58,6 +59,10 @@ class TrainConfig:
             about half of a run's time, so grids that only need final or
             best scores run about twice as fast with e.g. ``eval_every=10``.
         seed: seeds the run's ``torch.Generator`` (init, batch order, dropout).
+        penalty_layers: ``"all"`` puts ``l1``/``l2`` on every ``nn.Linear``
+            kernel (``combining.weight_penalty``); ``"first"`` on the first
+            kernel only, as the seed-003 Keras model does
+            (``kernel_regularizer`` on ``First_Layer`` alone).
 
     Raises:
         ValueError: on construction, for any value out of range (names the field).
@@ -76,6 +81,7 @@ class TrainConfig:
     momentum: float = 0.0
     eval_every: int = 1
     seed: int = 0
+    penalty_layers: str = "all"
 
     def __post_init__(self) -> None:
         check_nonnegative("l1", self.l1)
@@ -100,6 +106,8 @@ class TrainConfig:
                 "weight_decay is decoupled weight decay: use optimizer='adamw' (or 'sgd'), "
                 "or l2 for a coupled L2 penalty with Adam"
             )
+        if self.penalty_layers not in _PENALTY_LAYERS:
+            raise ValueError(f"penalty_layers must be one of {_PENALTY_LAYERS}, got {self.penalty_layers!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
 
@@ -167,6 +175,21 @@ class TrainResult:
         return row
 
 
+def kernel_penalty(model: nn.Module, config: TrainConfig) -> torch.Tensor:
+    """``config.l1``/``config.l2`` penalty on the kernels ``config.penalty_layers`` names.
+
+    ``"all"`` is :func:`~regnorm_lab.combining.weight_penalty` itself; ``"first"``
+    applies the same formula to the first ``nn.Linear`` of ``model`` only.
+
+    Returns:
+        A differentiable 0-d tensor.
+    """
+    if config.penalty_layers == "all":
+        return weight_penalty(model, config.l1, config.l2)
+    first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    return weight_penalty(first, config.l1, config.l2)
+
+
 def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """The configured optimizer; decoupled weight decay reaches the Linear weights only."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -194,6 +217,7 @@ def train_mlp(
     progress: bool = False,
     model: nn.Module | None = None,
     num_threads: int | None = 1,
+    dtype: torch.dtype = torch.float32,
 ) -> TrainResult:
     """Train the seed-003 MLP on ``task`` with ``config`` and record its history.
 
@@ -236,6 +260,10 @@ def train_mlp(
             as they are, so reproducibility is then up to the caller.
         num_threads: torch intra-op threads during this run (restored after);
             ``None`` leaves torch's setting as it is.
+        dtype: floating dtype of the model and data (``torch.float64`` to
+            compare with the batched trainer digit for digit). The weights
+            are drawn in float32, as always, and then converted, so a seed
+            starts from the same values in either dtype.
 
     Returns:
         A :class:`TrainResult` with the trained model (in eval mode), the
@@ -248,19 +276,23 @@ def train_mlp(
     Shape:
         ``task.X_train``: ``(n_train, n_features)``; ``task.y_train``: ``(n_train,)``.
     """
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     if num_threads is None:
-        return _train(task, config, progress, model)
+        return _train(task, config, progress, model, dtype)
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _train(task, config, progress, model)
+        return _train(task, config, progress, model, dtype)
     finally:
         torch.set_num_threads(before)
 
 
-def _train(task: RegressionTask, config: TrainConfig, progress: bool, model: nn.Module | None) -> TrainResult:
+def _train(
+    task: RegressionTask, config: TrainConfig, progress: bool, model: nn.Module | None, dtype: torch.dtype
+) -> TrainResult:
     """The body of :func:`train_mlp`, run under its thread setting."""
     generator = torch.Generator().manual_seed(config.seed)
     if model is None:
@@ -269,9 +301,9 @@ def _train(task: RegressionTask, config: TrainConfig, progress: bool, model: nn.
         )
     else:
         model = copy.deepcopy(model)
-    X_train, y_train, X_val, y_val = task.tensors()
-    X_train, X_val = X_train.float(), X_val.float()
-    y_train, y_val = y_train.float().reshape(-1), y_val.float().reshape(-1)
+    model = model.to(dtype)
+    X_train, y_train, X_val, y_val = (t.to(dtype) for t in task.tensors())
+    y_train, y_val = y_train.reshape(-1), y_val.reshape(-1)
     n = X_train.shape[0]
     if n < 2:
         raise ValueError(f"task must have at least 2 training rows, got {n}")
@@ -293,7 +325,7 @@ def _train(task: RegressionTask, config: TrainConfig, progress: bool, model: nn.
                 xb, yb = X_train[idx], y_train[idx]
             loss = F.mse_loss(model(xb).reshape(-1), yb)
             if penalised:
-                loss = loss + weight_penalty(model, config.l1, config.l2)
+                loss = loss + kernel_penalty(model, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -309,7 +341,7 @@ def _train(task: RegressionTask, config: TrainConfig, progress: bool, model: nn.
             history.val_loss.append(float(F.mse_loss(p_val, y_val)))
             history.train_r2.append(r2_score(y_train, p_train))
             history.val_r2.append(r2_score(y_val, p_val))
-            history.penalty.append(float(weight_penalty(model, config.l1, config.l2)) if penalised else 0.0)
+            history.penalty.append(float(kernel_penalty(model, config)) if penalised else 0.0)
         if progress:
             bar.set_postfix(train_r2=f"{history.train_r2[-1]:.3f}", val_r2=f"{history.val_r2[-1]:.3f}", refresh=False)
     bar.close()
