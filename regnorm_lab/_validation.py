@@ -1,10 +1,35 @@
-"""Argument checks shared by every module, so each error names its argument the same way."""
+"""Argument checks and dtype handling shared by the techniques, so each error names its argument the same way.
+
+The technique modules open with their maths; everything that is not the
+formula (is this argument valid? which float type do we compute in?) comes
+from here, so that it does not stand between a reader and the formula.
+"""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["check_nonnegative", "check_probability", "check_positive", "check_in_unit_interval"]
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_nonnegative",
+    "check_probability",
+    "check_positive",
+    "check_in_unit_interval",
+]
+
+
+def as_float_array(x: object) -> np.ndarray:
+    """``x`` as a floating ndarray: integers and bools become float64, float arrays are not copied.
+
+    Shape:
+        x: any shape; returns the same shape.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    return x
 
 
 def _as_float(name: str, value: object) -> float:

@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["glue", "Repository", "REPOSITORY_URL_TOKEN", "repository", "fill_repository_url", "book_url"]
+__all__ = [
+    "glue",
+    "Repository",
+    "REPOSITORY_URL_TOKEN",
+    "REPOSITORY_BRANCH_TOKEN",
+    "repository",
+    "fill_repository_url",
+    "book_url",
+]
 
 #: The folder that holds ``_config.yml`` (the repository root) in a development install.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: What sources write where the repository's address belongs; the book build
 #: (``book/_ext/repository_url.py``) and the Colab twins replace it.
 REPOSITORY_URL_TOKEN = "{{ repository_url }}"
+REPOSITORY_BRANCH_TOKEN = "{{ repository_branch }}"
 
 
 class Repository(NamedTuple):
@@ -70,9 +79,13 @@ def repository(root: str | Path | None = None) -> Repository:
     return Repository(url, str(section.get("branch") or "main"))
 
 
-def fill_repository_url(text: str, url: str) -> str:
-    """``text`` with every ``{{ repository_url }}`` replaced by ``url``."""
-    return text.replace(REPOSITORY_URL_TOKEN, url.rstrip("/"))
+def fill_repository_url(text: str, url: str, branch: str = "main") -> str:
+    """``text`` with every ``{{ repository_url }}`` replaced by ``url`` and ``{{ repository_branch }}`` by ``branch``.
+
+    Chapters link to a module's full source as
+    ``{{ repository_url }}/blob/{{ repository_branch }}/regnorm_lab/batch_norm.py``.
+    """
+    return text.replace(REPOSITORY_URL_TOKEN, url.rstrip("/")).replace(REPOSITORY_BRANCH_TOKEN, branch)
 
 
 def book_url(page: str, root: str | Path | None = None) -> str:

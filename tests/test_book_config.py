@@ -263,6 +263,36 @@ def test_repository_without_an_address_is_a_clear_error(tmp_path: Path):
         booktools.repository(tmp_path)
 
 
+MAX_CELL_LINES = 25
+
+
+@pytest.mark.parametrize("page", notebook_pages(), ids=lambda p: p.name)
+def test_executed_code_cells_are_short(page: Path):
+    """Short cells, one idea each (QuantEcon's lectures): no executed code cell past 25 lines.
+
+    Every line counts (blank lines and comments too); a cell tagged ``skip-execution`` is not executed.
+    """
+    nb = read_myst_markdown_notebook(page.read_text(), path=page)
+    long_cells = [
+        f"code cell {n} ({len(cell.source.rstrip().splitlines())} lines): {cell.source.strip().splitlines()[0][:60]}"
+        for n, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1)
+        if "skip-execution" not in cell.metadata.get("tags", [])
+        and len(cell.source.rstrip().splitlines()) > MAX_CELL_LINES
+    ]
+    assert long_cells == [], f"{page.name}: split these cells (at most {MAX_CELL_LINES} lines each)"
+
+
+def test_cell_length_check_catches_a_long_cell(tmp_path: Path):
+    page = tmp_path / "99_long.md"
+    header = (REPO_ROOT / "book" / "00_introduction.md").read_text().split("---\n", 2)[1]
+    body = "\n".join(f"x{i} = {i}" for i in range(MAX_CELL_LINES + 1))
+    page.write_text(f"---\n{header}---\n\n# Long\n\n```{{code-cell}} ipython3\n{body}\n```\n")
+    with pytest.raises(AssertionError, match="code cell 1 \\(26 lines\\)"):
+        test_executed_code_cells_are_short(page)
+    page.write_text(f"---\n{header}---\n\n# Short\n\n```{{code-cell}} ipython3\nx = 1\n```\n")
+    test_executed_code_cells_are_short(page)
+
+
 LITERALINCLUDE = re.compile(
     r"^(`{3,}|:{3,})\{literalinclude\}[ \t]*(?P<arg>\S+)[^\n]*\n(?P<body>.*?)^\1[ \t]*$", re.DOTALL | re.MULTILINE
 )

@@ -179,7 +179,7 @@ def to_colab_notebook(md_path: Path, repo_url: str = "", branch: str = "main") -
     md_path = Path(md_path)
     text = md_path.read_text(encoding="utf-8")
     if repo_url:  # the chapters' install cells write the address as {{ repository_url }}
-        text = fill_repository_url(text, repo_url)
+        text = fill_repository_url(text, repo_url, branch)
     nb = read_myst_markdown_notebook(text, path=md_path)
     rel = f"{BOOK_DIR}/{md_path.name}"
     note = nbformat.v4.new_markdown_cell(

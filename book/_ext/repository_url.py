@@ -1,7 +1,8 @@
 """The repository's address in the book comes from ``_config.yml`` (``repository.url``), written once.
 
 Pages write ``{{ repository_url }}`` where the address belongs (the chapters'
-install cells, the students' ``git clone`` line). MyST substitutions do not
+install cells, the students' ``git clone`` line, links to a module's full
+source, with ``{{ repository_branch }}``). MyST substitutions do not
 reach into code, so this extension replaces the token in every page's source
 as Sphinx reads it (``source-read``), before myst-nb parses and executes it:
 the rendered page, the executed notebook a reader downloads and, through
@@ -25,7 +26,8 @@ def _on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
     from project_paths import project_root  # a sibling extension in book/_ext
 
     root = project_root(Path(app.srcdir))
-    source[0] = fill_repository_url(source[0], repository(root).url)
+    repo = repository(root)
+    source[0] = fill_repository_url(source[0], repo.url, repo.branch)
 
 
 def setup(app: Sphinx) -> dict:
