@@ -19,15 +19,38 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_probability
+from ._validation import as_float_array, check_probability
 
-__all__ = ["dropout_forward", "dropout_backward", "Dropout"]
+__all__ = ["dropout_train_forward", "dropout_train_backward", "dropout_forward", "dropout_backward", "Dropout"]
+
+
+def dropout_train_forward(x: np.ndarray, p: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Inverted dropout in training mode, for ``0 <= p < 1``: ``y = m * x / (1 - p)``, ``m ~ Bernoulli(1 - p)``.
+
+    Shape:
+        x: any shape; out and mask: the shape of ``x``.
+    """
+    mask = rng.random(x.shape) >= p  # U[0, 1) >= p with probability 1 - p: keep the unit
+    out = x * mask * (1 / (1 - p))  # scale the kept units, so that E[out] = x
+    return out, mask
+
+
+def dropout_train_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
+    """Gradient of inverted dropout: ``dx = m * dout / (1 - p)``, the same mask and scale as the forward pass.
+
+    Shape:
+        dout, mask: the same shape; returns that shape.
+    """
+    return dout * mask * (1 / (1 - p))
+
+
+# --------------------------------------------------------------------------- the checked functions (ps02)
 
 
 def dropout_forward(
     x: np.ndarray, p: float, training: bool = True, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Inverted dropout forward pass.
+    """Inverted dropout forward pass: :func:`dropout_train_forward` with the contract's checks and edge cases.
 
     Args:
         x: Input activations, any shape; not modified.
@@ -52,40 +75,30 @@ def dropout_forward(
     p = check_probability("p", p)
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
+    x = as_float_array(x)
     if not training or p == 0.0:
         # Identity; copy so that the caller can change `out` without touching `x`.
         return x.copy(), np.ones(x.shape, dtype=bool)
     if p == 1.0:
         # Everything dropped; handled apart because the scale 1 / (1 - p) is infinite.
         return np.zeros_like(x), np.zeros(x.shape, dtype=bool)
-    if rng is None:
-        rng = np.random.default_rng()
-    # U ~ Uniform[0, 1) is >= p with probability exactly 1 - p: the keep probability.
-    mask = np.asarray(rng.random(x.shape) >= p)
-    # Multiplying by a scale of x's dtype keeps float32 input float32.
-    scale = np.asarray(1.0 / (1.0 - p), dtype=x.dtype)
-    # np.asarray: 0-d inputs would otherwise come back as numpy scalars.
-    return np.asarray(x * mask * scale), mask
+    out, mask = dropout_train_forward(x, p, np.random.default_rng() if rng is None else rng)
+    # The Python-float scale keeps float32 input float32 (NEP 50); np.asarray turns the
+    # numpy scalars that 0-d input gives back into arrays.
+    return np.asarray(out), np.asarray(mask)
 
 
 def dropout_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
-    """Inverted dropout backward pass: ``dx = dout * mask / (1 - p)``.
-
-    The forward pass is linear in ``x`` for a fixed mask, so the gradient is
-    the same elementwise factor: 0 for dropped units, ``1 / (1 - p)`` for kept
-    ones. Use the ``mask`` returned by :func:`dropout_forward` (all True in
-    eval mode, where the gradient passes through unchanged).
+    """Inverted dropout backward pass, ``dx = dout * mask / (1 - p)``, checked; all zeros when ``p == 1``.
 
     Args:
         dout: Upstream gradient, shape of the forward input.
-        mask: Boolean keep-mask from :func:`dropout_forward`.
+        mask: Boolean keep-mask from :func:`dropout_forward` (all True in eval
+            mode, where the gradient passes through unchanged).
         p: The drop probability used in the forward pass, in ``[0, 1]``.
 
     Returns:
-        ``dx``, a new array of ``dout.shape``; all zeros when ``p == 1``.
+        ``dx``, a new array of ``dout.shape``.
 
     Shape:
         dout, mask: the same shape; returns that shape.
@@ -95,16 +108,13 @@ def dropout_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray
             from ``dout``'s.
     """
     p = check_probability("p", p)
-    dout = np.asarray(dout)
-    if not np.issubdtype(dout.dtype, np.floating):
-        dout = dout.astype(np.float64)
+    dout = as_float_array(dout)
     mask = np.asarray(mask)
     if mask.shape != dout.shape:
         raise ValueError(f"mask must have the shape of dout {dout.shape}, got {mask.shape}")
     if p == 1.0:
         return np.zeros_like(dout)
-    scale = np.asarray(1.0 / (1.0 - p), dtype=dout.dtype)
-    return np.asarray(dout * mask.astype(bool) * scale)
+    return np.asarray(dropout_train_backward(dout, mask.astype(bool), p))
 
 
 class Dropout(nn.Dropout):
