@@ -19,6 +19,7 @@ module                    what it holds
 ``devices``               device choice, cache sizes, the :class:`TimingPlan`, the environment
 ``kernels``               the timed ops, their fused kernels, the copy, inputs, bytes moved
 ``timer``                 the one timer (``torch.utils.benchmark.Timer``, warm-up, cold inputs)
+``first_call``            the one-off cost: a stopwatch on the first call in a fresh process
 ``side_by_side``          the table: :func:`time_normalizations` and its :class:`TimingRow`
 ``grading``               ps07's :func:`speed_ratio` and its shape and threshold
 ``report``                the table as text or a DataFrame, ratio sentences, lookups, checks
@@ -40,7 +41,8 @@ from .kernels import OPS, bytes_moved, fused_kernel, make_inputs
 from .plots import plot_bandwidth
 from .report import assert_matches_fused, format_report, rows_by_key, rows_to_frame, summarize_ratios
 from .side_by_side import DEFAULT_SHAPES, IMPL_ORDER, TimingRow, time_normalizations
-from .timer import best_medians, first_call_seconds, measure
+from .first_call import first_call_seconds
+from .timer import best_medians, measure
 
 __all__ = [
     "OPS",

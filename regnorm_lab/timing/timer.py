@@ -12,18 +12,15 @@ that a burst of load on a shared machine cannot skew.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch.utils import benchmark
 
-from ._checks import check_device, check_positive_float, check_positive_int, check_shape
+from ._checks import check_positive_float, check_positive_int
 from .devices import TimingPlan, synchronize
 
-__all__ = ["rotating_inputs", "measure", "timed_calls", "best_medians", "first_call_seconds"]
+__all__ = ["rotating_inputs", "measure", "timed_calls", "best_medians"]
 
 
 class _Rotating:
@@ -210,53 +207,3 @@ def best_medians(
             best[name] = min(best[name], float(m.median))
     return best
 
-
-# Run in a fresh interpreter: the very first call pays what a long-running process paid long ago.
-# A stopwatch around one call on purpose: the Timer above would warm the call up first.
-_FIRST_CALL_SCRIPT = """
-import json, sys, time
-import torch, torch.nn.functional as F
-import regnorm_lab
-torch.set_num_threads(1)
-device = torch.device(sys.argv[1])
-n, d = int(sys.argv[2]), int(sys.argv[3])
-x = torch.randn(n, d, device=device)
-w, b = torch.ones(d, device=device), torch.zeros(d, device=device)
-sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-first = {}
-for name, fn in [("F.layer_norm", lambda: F.layer_norm(x, (d,), w, b)),
-                 ("regnorm_lab.layer_norm", lambda: regnorm_lab.layer_norm(x, w, b))]:
-    sync(); t0 = time.perf_counter(); fn(); sync()
-    first[name] = time.perf_counter() - t0
-print(json.dumps(first))
-"""
-
-
-def first_call_seconds(device: torch.device | str, shape: tuple[int, int] = (64, 256)) -> dict[str, float]:
-    """Seconds of the very first ``F.layer_norm`` and ``regnorm_lab.layer_norm`` call in a fresh Python process.
-
-    A new process starts with nothing initialised (on a GPU: no CUDA context, no
-    loaded kernels), as a new program would; the script times its first call of
-    each with a stopwatch, waiting for the device before and after.
-
-    Args:
-        device: ``cpu`` or ``cuda[:N]``.
-        shape: ``(n, d)`` of the input.
-
-    Returns:
-        ``{"F.layer_norm": s, "regnorm_lab.layer_norm": s}``.
-
-    Raises:
-        ValueError: bad ``device`` or ``shape``.
-        subprocess.CalledProcessError: the fresh process failed.
-
-    Shape:
-        ``x``: ``shape``; weight, bias: ``(shape[1],)``.
-    """
-    dev = check_device("device", device)
-    dims = check_shape("shape", shape)
-    if len(dims) != 2:
-        raise ValueError(f"shape must be (n, d), got {shape!r}")
-    out = subprocess.run([sys.executable, "-c", _FIRST_CALL_SCRIPT, str(dev), str(dims[0]), str(dims[1])],
-                         capture_output=True, text=True, check=True).stdout
-    return {name: float(s) for name, s in json.loads(out).items()}

@@ -133,13 +133,3 @@ def test_measure_errors_name_the_argument():
         with pytest.raises(ValueError, match=name):
             gt.measure(abs, (torch.ones(2),), plan, **kwargs)
 
-
-@pytest.mark.slow
-def test_first_call_seconds_times_both_calls_in_a_fresh_process():
-    first = gt.first_call_seconds("cpu", (8, 16))
-    assert set(first) == {"F.layer_norm", "regnorm_lab.layer_norm"}
-    assert all(0 < s < 60 for s in first.values())
-    with pytest.raises(ValueError, match="shape"):
-        gt.first_call_seconds("cpu", (2, 3, 4))
-    with pytest.raises(ValueError, match="device"):
-        gt.first_call_seconds("tpu")
