@@ -4,13 +4,16 @@ Commands (``--course DIR`` selects the course folder; default ``$REGNORM_COURSE`
 
 - ``build-sources [ASSIGNMENT|--all]``: write ``source/<a>/<a>.ipynb`` from ``authoring/<a>.py``
 - ``release [ASSIGNMENT|--all]``: add to the gradebook and generate the student version (``release/``)
-- ``collect ZIPFILE ASSIGNMENT``: put an LMS zip download into ``submitted/``
+- ``collect DOWNLOAD ASSIGNMENT``: a Canvas/Moodle/plain download into ``submitted/`` (:mod:`.lms.collect`)
 - ``autograde ASSIGNMENT [--force] [--timeout S]``: grade every submission; writes ``reports/<a>_status.csv``
-- ``feedback ASSIGNMENT``: HTML feedback in ``feedback/`` (hidden tests stay hidden)
-- ``export [--to grades.csv]``: grades of every assignment, with each student's status
+- ``feedback ASSIGNMENT [--zip OUT.zip]``: HTML feedback in ``feedback/`` (hidden tests stay hidden), zipped for the LMS
+- ``export [--format csv|canvas|moodle] [--assignment A] [--roster F] [--to OUT]``: grades, with each student's status
+- ``manual``, ``override``, ``regrade``: grading by hand (:mod:`.manual`)
 - ``validate NOTEBOOK``: what a student runs before submitting (``nbgrader validate``)
 
-Another command module can register more subcommands through :func:`register`.
+``--course`` may come before or after the command. A command given an assignment
+that has no source notebook is an error (exit 2). Another command module can
+register more subcommands through :func:`register`.
 """
 
 from __future__ import annotations
@@ -96,6 +99,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        import nbgrader  # noqa: F401 - only to say what is missing on a student's machine (Colab)
+    except ImportError:
+        print(f"validate needs nbgrader, which this Python ({sys.executable}) does not have.\n"
+              'Install the course\'s student tools:   pip install "regnorm-lab[student]"\n'
+              'in a notebook (Colab, JupyterHub):      %pip install "regnorm-lab[student]"\n'
+              "then run validate again.", file=sys.stderr)
+        return 2
     ok, report = pipeline.validate(args.notebook, args.course)
     print(report)
     return 0 if ok else 1
@@ -121,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--all", action="store_true", help="every assignment")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("collect", help="collect an LMS zip download into submitted/ (nbgrader zip_collect)",
+    p = sub.add_parser("collect", help="collect a Canvas, Moodle or plain download into submitted/ (newest wins, skips listed)",
                        description="Files in the zip: <student_id>_<anything>_<notebook>.ipynb, e.g. alice_1234_ps01_penalties.ipynb.")
     p.add_argument("zipfile")
     p.add_argument("assignment")
@@ -139,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.set_defaults(func=_cmd_feedback)
 
-    p = sub.add_parser("export", help="export all grades to CSV, with each student's status")
+    p = sub.add_parser("export", help="export grades: long CSV, or filled into the Canvas gradebook / Moodle worksheet")
     p.add_argument("--to", default=None, help="output CSV (default: <course>/grades.csv)")
     p.set_defaults(func=_cmd_export)
 
@@ -149,13 +160,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add in _EXTRA:
         add(sub)
+    # --course also after the command (`export --course X`); SUPPRESS keeps the value given before it
+    for p in dict.fromkeys(sub.choices.values()):
+        p.add_argument("--course", default=argparse.SUPPRESS, help="course folder (as before the command)")
     return parser
+
+
+def _check_assignment(args: argparse.Namespace) -> None:
+    """An assignment that has no source notebook (or, for build-sources, no authoring script) is an error."""
+    name = getattr(args, "assignment", None)
+    if not name:
+        return
+    root = pathlib.Path(args.course)
+    if args.command == "build-sources":
+        if not (root / "authoring" / f"{name}.py").exists():
+            raise ValueError(f"assignment {name!r} has no authoring script {root / 'authoring' / (name + '.py')}")
+    elif not any((root / "source" / name).glob("*.ipynb")):
+        known = ", ".join(pipeline.list_assignments(root)) or "none"
+        raise ValueError(f"assignment {name!r} is unknown: no notebook in {root / 'source' / name} (assignments: {known})")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
+        _check_assignment(args)
         return int(args.func(args))
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -166,3 +195,8 @@ def main(argv: list[str] | None = None) -> int:
 from .parallel import add_commands as _add_class_grading  # noqa: E402
 
 register(_add_class_grading)
+
+# issue 15 (LMS round trip): collect/export/feedback options for Canvas and Moodle; manual, override, regrade
+from .lms.commands import add_commands as _add_lms  # noqa: E402
+
+register(_add_lms)

@@ -11,6 +11,11 @@ From the gradebook, per assignment:
   the histogram;
 - ``reports/<a>_report.png``: the score histogram of the graded students and the
   share failing each behaviour, e.g. "40% failed: running_var uses the unbiased variance".
+
+With ``leave_out_blank`` (``report A --leave-out-blank``), submissions in which no
+answer cell differs from the released notebook (a student who handed in the
+untouched release) are left out of the shares and the histogram too, and listed
+apart with status ``blank``: they say nothing about which behaviours are hard.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import textwrap
 
 import nbformat
 
-__all__ = ["ItemRow", "item_table", "item_analysis"]
+__all__ = ["ItemRow", "item_table", "item_analysis", "blank_submissions"]
 
 #: Statuses whose scores come from running the tests (see :mod:`.status`).
 GRADED = ("graded", "timeout")
@@ -61,8 +66,38 @@ def _statuses(root: pathlib.Path, assignment: str) -> dict[str, object]:
     return {st.student_id: st for st in read_status(path)} if path.exists() else {}
 
 
-def item_table(course_root: str | os.PathLike[str], assignment: str) -> tuple[list[ItemRow], dict[str, float], list[object]]:
+def _answers(path: pathlib.Path) -> dict[str, str]:
+    nb = nbformat.read(str(path), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source.strip() for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def blank_submissions(course_root: str | os.PathLike[str], assignment: str) -> set[str]:
+    """Students whose submitted notebooks have every answer cell as released (nothing attempted).
+
+    A notebook that cannot be read is not blank (its status says what it is).
+    """
+    root = pathlib.Path(course_root).resolve()
+    released = {p.name: _answers(p) for p in (root / "release" / assignment).glob("*.ipynb")}
+    blank = set()
+    for folder in sorted(root.glob(f"submitted/*/{assignment}")):
+        same = []
+        for name, answers in released.items():
+            path = folder / name
+            try:
+                same.append(path.exists() and _answers(path) == answers)
+            except Exception:  # noqa: BLE001 - unreadable: not blank, the status report covers it
+                same.append(False)
+        if released and all(same):
+            blank.add(folder.parent.name)
+    return blank
+
+
+def item_table(
+    course_root: str | os.PathLike[str], assignment: str, *, leave_out_blank: bool = False,
+) -> tuple[list[ItemRow], dict[str, float], list[object]]:
     """Item analysis data from the course's gradebook.
+
+    ``leave_out_blank`` leaves untouched-release submissions out (listed in not_graded as ``blank``).
 
     Returns:
         (rows, totals, not_graded): one :class:`ItemRow` per test cell in notebook
@@ -81,11 +116,13 @@ def item_table(course_root: str | os.PathLike[str], assignment: str) -> tuple[li
     cfg = pipeline.load_config(root)
     pipeline.venv_on_path()
     status = _statuses(root, assignment)
+    blank = blank_submissions(root, assignment) if leave_out_blank else set()
     rows: list[ItemRow] = []
     totals: dict[str, float] = {}
     with Gradebook(str(cfg.CourseDirectory.db_url), str(cfg.CourseDirectory.course_id)) as gb:
         a = gb.find_assignment(assignment)
-        graded = [s for s in a.submissions if s.student_id not in status or status[s.student_id].status in GRADED]
+        graded = [s for s in a.submissions if (s.student_id not in status or status[s.student_id].status in GRADED)
+                  and s.student_id not in blank]
         for s in graded:
             totals[s.student_id] = float(s.score)
         for nb in sorted(a.notebooks, key=lambda n: n.name):
@@ -102,11 +139,24 @@ def item_table(course_root: str | os.PathLike[str], assignment: str) -> tuple[li
             for c in cells:
                 rows.append(ItemRow(nb.name, c.name, behaviour_of(sources.get(c.name, "")), float(c.max_score), len(graded), failed[c.name]))
     not_graded = [st for sid, st in sorted(status.items()) if st.status not in GRADED]
+    # StudentStatus has no "blank" status (it is a grading outcome, not a reason): a plain record instead
+    not_graded += [_Apart(sid, "blank", "no answer cell changed from the release") for sid in sorted(blank)]
     return rows, totals, not_graded
 
 
-def item_analysis(course_root: str | os.PathLike[str], assignment: str) -> dict[str, pathlib.Path]:
+@dataclasses.dataclass(frozen=True)
+class _Apart:
+    """A student listed apart from the statistics without a grading failure (a blank submission)."""
+
+    student_id: str
+    status: str
+    detail: str
+
+
+def item_analysis(course_root: str | os.PathLike[str], assignment: str, *, leave_out_blank: bool = False) -> dict[str, pathlib.Path]:
     """Write the items CSV, the not-graded CSV and the figure in ``reports/``; return their paths.
+
+    ``leave_out_blank``: see :func:`item_table`.
 
     Shape:
         A course folder and assignment name -> {"items", "not_graded", "figure"}: paths.
@@ -115,7 +165,7 @@ def item_analysis(course_root: str | os.PathLike[str], assignment: str) -> dict[
     from matplotlib.ticker import MaxNLocator
 
     root = pathlib.Path(course_root).resolve()
-    rows, totals, not_graded = item_table(root, assignment)
+    rows, totals, not_graded = item_table(root, assignment, leave_out_blank=leave_out_blank)
     out = root / "reports"
     out.mkdir(parents=True, exist_ok=True)
     items_csv = out / f"{assignment}_items.csv"

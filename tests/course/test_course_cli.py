@@ -30,6 +30,33 @@ def test_unknown_assignment_is_a_clear_error(tmp_path, capsys) -> None:
     assert "ps99_nothing" in capsys.readouterr().err
 
 
+def test_unknown_assignment_is_an_error_for_every_command(tmp_path, capsys) -> None:
+    course = H.copy_course(tmp_path, [A])
+    for argv in (["autograde", "ps09_nope"], ["feedback", "ps09_nope"], ["grade", "ps09_nope"], ["report", "ps09_nope"],
+                 ["collect", str(tmp_path), "ps09_nope"], ["export", "--assignment", "ps09_nope"], ["manual", "ps09_nope"],
+                 ["build-sources", "ps09_nope"]):
+        assert cli.main(["--course", str(course), *argv]) == 2, argv
+        assert "ps09_nope" in capsys.readouterr().err, argv
+    assert not (course / "reports").exists() and not (course / "gradebook.db").exists()
+
+
+def test_course_is_accepted_after_the_command(tmp_path, capsys) -> None:
+    course = H.copy_course(tmp_path, [A])
+    assert cli.main(["autograde", "ps09_nope", "--course", str(course)]) == 2
+    assert str(course) in capsys.readouterr().err  # the folder given after the command was used
+    args = cli.build_parser().parse_args(["--course", "/x", "export"])
+    assert args.course == "/x"  # and one given before it is not reset by the subcommand
+    args = cli.build_parser().parse_args(["export", "--course", "/y", "--format", "canvas"])
+    assert args.course == "/y" and args.format == "canvas"
+
+
+def test_validate_without_nbgrader_says_what_to_install(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "nbgrader", None)  # as on Colab: import nbgrader fails
+    assert cli.main(["validate", str(tmp_path / "ps01_penalties.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert "nbgrader" in err and 'pip install "regnorm-lab[student]"' in err and "Traceback" not in err
+
+
 def test_config_paths_follow_the_course_folder(tmp_path, monkeypatch) -> None:
     course = H.copy_course(tmp_path, [A])
     monkeypatch.chdir(tmp_path)
@@ -61,9 +88,9 @@ def test_collect_autograde_feedback_export_validate(tmp_path, capsys) -> None:
             cell.source = answers[gid]
     archive = tmp_path / "lms_download.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        z.writestr(f"alice_1234_{A}.ipynb", nbformat.writes(solution))
-        z.writestr(f"bob_5678_{A}.ipynb", release_nb.read_text())
-        z.writestr(f"carol_9999_{A}.ipynb", "{ not a notebook")
+        z.writestr(f"alice/{A}.ipynb", nbformat.writes(solution))
+        z.writestr(f"bob/{A}.ipynb", release_nb.read_text())
+        z.writestr(f"carol/{A}.ipynb", "{ not a notebook")
     assert cli.main(["--course", str(course), "collect", str(archive), A]) == 0
     for student in ("alice", "bob", "carol"):
         assert (course / "submitted" / student / A / f"{A}.ipynb").exists(), student
