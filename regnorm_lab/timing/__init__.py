@@ -36,12 +36,12 @@ from __future__ import annotations
 
 from .cli import main
 from .devices import TimingPlan, describe_environment, pick_device, plan_timing, set_cpu_threads
+from .first_call import first_call_seconds
 from .grading import GRADING_SHAPES, GRADING_THRESHOLD, speed_ratio
 from .kernels import OPS, bytes_moved, fused_kernel, make_inputs
 from .plots import plot_bandwidth
 from .report import assert_matches_fused, format_report, rows_by_key, rows_to_frame, summarize_ratios
 from .side_by_side import DEFAULT_SHAPES, IMPL_ORDER, TimingRow, time_normalizations
-from .first_call import first_call_seconds
 from .timer import best_medians, measure
 
 __all__ = [

@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dtypes", default="float32,bfloat16", help="bfloat16/float16 are skipped on the CPU")
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per measurement")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads while timing")
-    parser.add_argument("--hot", action="store_true", help="reuse one input (caches stay hot) instead of rotating copies")
+    parser.add_argument("--hot", action="store_true",
+                        help="reuse one input (caches stay hot) instead of rotating copies")
     parser.add_argument("--png", default=None, help="also save the bandwidth bar chart to this file")
     ns = parser.parse_args(argv)
 

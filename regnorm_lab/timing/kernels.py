@@ -158,7 +158,7 @@ def copy_kernel(x: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
 def max_abs_err(
     fn: Callable[..., torch.Tensor], ref: Callable[..., torch.Tensor], args: tuple[torch.Tensor, ...]
 ) -> float:
-    """Largest ``|fn(*args) - ref(*args)|``, computed in float32; ``inf`` when ``fn`` returns no tensor of the right shape.
+    """Largest ``|fn(*args) - ref(*args)|`` in float32; ``inf`` when ``fn`` returns no tensor of the right shape.
 
     Shape:
         Both outputs alike; the result is a scalar.

@@ -190,7 +190,8 @@ def _time_one_shape(
             candidates.append(("student", student[op]))
         measured: dict[str, tuple[benchmark.Measurement, float]] = {}
         for impl, fn in candidates:
-            m = measure(fn, args, plan, min_run_time=min_run_time, method=method, label=f"{op} {impl} {name}", ring=ring)
+            m = measure(fn, args, plan, min_run_time=min_run_time, method=method, label=f"{op} {impl} {name}",
+                        ring=ring)
             err = 0.0 if impl == "fused" else max_abs_err(fn, fused, args)
             measured[impl] = (m, err)
         fused_median = measured["fused"][0].median

@@ -19,7 +19,8 @@ def test_good_arguments_come_back_normalised():
     assert c.check_positive_int("rounds", 3) == 3
     assert c.dtype_name(torch.float16) == "float16"
     fns = {"layer_norm": abs}
-    assert c.check_op_map("impls", fns, ["layer_norm"]) == fns and c.check_op_map("impls", fns, ["layer_norm"]) is not fns
+    checked = c.check_op_map("impls", fns, ["layer_norm"])
+    assert checked == fns and checked is not fns
 
 
 @pytest.mark.parametrize(

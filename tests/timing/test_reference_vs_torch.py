@@ -1,4 +1,4 @@
-"""regnorm_lab.timing.reference_vs_torch: the benchmark compares like with like and restores torch's thread count (no timing asserted)."""
+"""Tests for regnorm_lab.timing.reference_vs_torch: like against like, torch's threads restored (no timing asserted)."""
 
 from __future__ import annotations
 

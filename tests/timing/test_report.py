@@ -1,4 +1,4 @@
-"""Tests for regnorm_lab.timing.report: the text table, the ratio sentences, lookups and the check against fused kernels.
+"""Tests for regnorm_lab.timing.report: the text table, ratio sentences, lookups and the check against fused kernels.
 
 The rows come from a run whose timer is faked (median 1 ms), so the text is exact.
 """
@@ -34,7 +34,8 @@ def test_format_report_without_environment_starts_with_the_header(monkeypatch):
     assert "caches: hot cache" in text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(1.5, "1.50 s"), (1.5e-3, "1.50 ms"), (2e-6, "2.00 us"), (5e-9, "5.0 ns")])
+@pytest.mark.parametrize(("seconds", "text"),
+                         [(1.5, "1.50 s"), (1.5e-3, "1.50 ms"), (2e-6, "2.00 us"), (5e-9, "5.0 ns")])
 def test_format_time_picks_the_unit(seconds, text):
     assert report.format_time(seconds).strip() == text
 

@@ -51,7 +51,7 @@ def test_measure_runs_the_callable_every_repetition():
                    callback=lambda number, t: blocks.append((number, spy.calls)))
     assert len(blocks) == len(m.raw_times) >= 1
     # Between consecutive timed blocks the function ran exactly `number` times.
-    for (number, before), (_, after) in zip(blocks, blocks[1:]):
+    for (number, before), (_, after) in zip(blocks, blocks[1:], strict=False):
         assert after - before == number
     timed = m.number_per_run * len(m.raw_times)
     assert spy.calls >= timed + 1  # plus the untimed warm-up (and the Timer's block-size probe)
