@@ -66,6 +66,12 @@ _DIRECTIVE = re.compile(
     r"^(?P<fence>`{3,}|:{3,})\{literalinclude\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
     re.DOTALL | re.MULTILINE,
 )
+# Practice problems (sphinx-exercise): {exercise} and {solution} become a bold heading and a collapsed
+# <details> block, which Colab renders; their option lines (:label:, :class:) are dropped.
+_EXERCISE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{(?P<kind>exercise|solution)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
 _ROLE = re.compile(r"\{(?P<role>[a-zA-Z][\w:+-]*)\}`(?P<content>[^`]*)`")
 _LABEL_LINE = re.compile(r"^\([\w.:-]+\)=[ \t]*\n", re.MULTILINE)
 _EQ_LABEL = re.compile(r"(\$\$)[ \t]*\([\w.:-]+\)[ \t]*$", re.MULTILINE)
@@ -141,6 +147,14 @@ def _expand_literalinclude(match: re.Match, md_dir: Path) -> str:
     return f"From {caption}:\n\n```{language}\n{code}\n```"
 
 
+def _plain_exercise(match: re.Match) -> str:
+    body = re.sub(r"^:[\w-]+:[^\n]*\n", "", match.group("body"), flags=re.MULTILINE).strip("\n")
+    if match.group("kind") == "solution":
+        return f"<details><summary><b>Solution</b> (click to open)</summary>\n\n{body}\n\n</details>"
+    title = match.group("arg").strip()
+    return f"**Exercise{': ' + title if title else ''}**\n\n{body}"
+
+
 def _plain_role(match: re.Match) -> str:
     role, content = match.group("role"), match.group("content")
     explicit = re.fullmatch(r"(?P<text>.*?)\s*<(?P<target>[^<>]+)>", content, re.DOTALL)
@@ -158,11 +172,13 @@ def _plain_role(match: re.Match) -> str:
 def to_colab_markdown(text: str, md_dir: Path) -> str:
     """Turn one MyST Markdown cell into Markdown that Colab renders.
 
-    ``literalinclude`` becomes the included code; roles become their text
+    ``literalinclude`` becomes the included code; a practice problem's ``exercise``
+    becomes a bold heading and its ``solution`` a collapsed ``<details>`` block; roles become their text
     (``{cite}`a,b``` -> ``[a, b]``, ``{eq}`x``` -> ``(x)``); target labels and
     equation labels are dropped. Everything else is left as it is.
     """
     text = _DIRECTIVE.sub(lambda m: _expand_literalinclude(m, md_dir), text)
+    text = _EXERCISE.sub(_plain_exercise, text)
     text = _ROLE.sub(_plain_role, text)
     text = _LABEL_LINE.sub("", text)
     return _EQ_LABEL.sub(r"\1", text)
