@@ -272,10 +272,13 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
     l1_rest = col([c.l1 if c.penalty_layers == "all" else 0.0 for c in configs])
     l2_rest = col([c.l2 if c.penalty_layers == "all" else 0.0 for c in configs])
     any_l1, any_l2, any_rest = bool(l1.any()), bool(l2.any()), bool(l1_rest.any() or l2_rest.any())
-    drop_idx = torch.tensor([k for k, c in enumerate(configs) if c.dropout > 0], dtype=torch.long)
-    keep = col([1.0 - configs[k].dropout for k in drop_idx.tolist()]).view(-1, 1, 1, 1)
+    drop = [k for k, c in enumerate(configs) if c.dropout > 0]
     sizes = [min(batch, n - s) for s in starts]
-    per_epoch = sum(2 * b for b in sizes) * c0.hidden  # uniforms one model's dropout layers use per epoch
+    per_epoch = sum(2 * b for b in sizes) * c0.hidden  # uniforms one model's two dropout layers use per epoch
+    # A model without dropout keeps u = 0 < keep = 1 everywhere: mask 1 / 1 = 1, and its generator is never read.
+    keep = torch.tensor([1.0 - c.dropout for c in configs], dtype=torch.float64).unsqueeze(1)
+    scale = (1.0 / col([1.0 - c.dropout for c in configs])).unsqueeze(1)  # 1 / keep in dtype, as bernoulli_(keep).div_(keep)
+    u = torch.zeros(K, per_epoch if drop else 0, dtype=torch.float64)
     hidden = c0.hidden
     running_mean = torch.zeros(K, n_features, dtype=dtype)
     running_var = torch.ones(K, n_features, dtype=dtype)
@@ -284,12 +287,14 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
     for _ in range(c0.epochs):
         if batch < n:
             order = torch.stack([torch.randperm(n, generator=g) for g in gens])
-        if len(drop_idx):
-            # regnorm_lab.dropout.Dropout draws bernoulli_(keep) per layer and step: one uniform double per
-            # element compared with keep (torch's CPU kernel), serially from the generator. Nothing else draws
-            # between the epoch's randperm and its last step, so one rand call per model and epoch yields the
-            # same numbers, about twice as fast as bernoulli_ and with K calls per epoch instead of 2K per step.
-            u = torch.stack([torch.rand(per_epoch, dtype=torch.float64, generator=gens[k]) for k in drop_idx.tolist()])
+        if drop:
+            # regnorm_lab.dropout.Dropout draws bernoulli_(keep) per layer and step, which on the CPU is one
+            # uniform double per element, compared with keep, drawn serially from the generator. Nothing else
+            # draws between the epoch's randperm and its last step, so one uniform_ per model and epoch yields
+            # the same numbers, about twice as fast as bernoulli_, with K calls per epoch instead of 2K per step.
+            for k in drop:
+                u[k].uniform_(generator=gens[k])
+            epoch_masks = torch.where(u < keep, scale, 0.0)
         offset = 0
         for s, size in zip(starts, sizes):
             if batch < n:
@@ -298,12 +303,10 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
             else:
                 xb, yb = X, y
             masks = None
-            if len(drop_idx):
-                chunk = u[:, offset : offset + 2 * size * hidden].view(-1, 2, size, hidden)
+            if drop:
+                m = epoch_masks[:, offset : offset + 2 * size * hidden].view(K, 2, size, hidden)
                 offset += 2 * size * hidden
-                masks = torch.ones(K, 2, size, hidden, dtype=dtype)
-                masks.index_copy_(0, drop_idx, (chunk < keep).to(dtype) / keep)
-                masks = masks.transpose(0, 1)
+                masks = (m[:, 0], m[:, 1])
             p = stack.tensors()
             out, mean, var = _forward(p, xb, bn_on, None, masks)
             loss = ((out - yb) ** 2).mean(1)
