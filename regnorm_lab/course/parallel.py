@@ -51,6 +51,8 @@ import time
 import warnings
 from typing import Any, Iterable
 
+from .flags import sandbox_flags, with_flags
+from .sandbox import JAIL_ROOT, UNSANDBOXED, Sandbox, check
 from .status import STATUSES, StudentStatus, write_status
 
 __all__ = [
@@ -87,6 +89,7 @@ class GradeTask:
     timeout: int | None = None
     prewarm: bool = True
     feedback: bool = False  # also generate the student's HTML feedback once graded
+    sandbox: bool = True  # False: --no-sandbox (recorded in the student's status detail)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,10 +121,12 @@ class ClassGrading:
 
 # ---- the worker -----------------------------------------------------------------------------
 
-def _overrides(db_url: str, timeout: int | None, prewarm: bool) -> dict[str, Any]:
-    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}}
+def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True) -> dict[str, Any]:
+    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": {"ahead": bool(prewarm)}}
     if timeout:
         over["Execute"] = {"timeout": int(timeout)}
+    if not sandbox:
+        over["Sandbox"] = {"enabled": False}
     return over
 
 
@@ -148,17 +153,25 @@ def grade_one(task: GradeTask) -> GradeResult:
             raise ValueError("task needs base_db and shard_db when db_url is None")
         db_url = "sqlite:///" + str(copy_shard(task.base_db, task.shard_db))
         _fast_shards()
-    overrides = _overrides(db_url, task.timeout, task.prewarm)
-    if task.prewarm:
-        from .prewarm import enable
+    from .prewarm import enable, sandbox_notes
 
-        overrides = enable(overrides, pipeline.load_config(root))
+    # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
+    # sandboxed by PrewarmedExecute unless the course opted out
+    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), pipeline.load_config(root))
     api = pipeline.make_api(root, **overrides)
     log = ""
+    folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]
+
+    def flagged(detail: str) -> str:
+        notes = [n for f in folders for n in sandbox_notes(f)]
+        found = sandbox_flags(folders[1], notes) if folders[1].is_dir() else notes
+        return with_flags(detail if task.sandbox else with_flags(detail, [UNSANDBOXED]), found)
+
     for attempt in range(2):
         result = api.autograde(task.assignment, task.student, force=True, create=True)
         if result.get("success", False):
             kind, detail = pipeline.inspect_autograded(root, task.assignment, task.student)
+            detail = flagged(detail)
             # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
             # if it fails, the coordinator generates it after the merge
             fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
@@ -167,7 +180,7 @@ def grade_one(task: GradeTask) -> GradeResult:
         if pipeline.classify_log(log) == "kernel_died":
             break
     kind = pipeline.classify_log(log)
-    detail = FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log)
+    detail = flagged(FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log))
     return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
 
 
@@ -190,7 +203,7 @@ def _fast_shards() -> None:
         if not isinstance(dbapi_connection, sqlite3.Connection):
             return
         files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
-        if any(f and pathlib.Path(f).parent.name.startswith(".grade-") for f in files):
+        if any(f and any(p.name.startswith(".grade-") for p in pathlib.Path(f).parents) for f in files):
             dbapi_connection.execute("PRAGMA synchronous = OFF")
 
     _SHARD_HOOK = True
@@ -385,6 +398,7 @@ def grade_class(
     feedback: bool = True,
     export: bool = True,
     report: bool = True,
+    sandbox: bool | None = None,
 ) -> ClassGrading:
     """Autograde every submission of ``assignment`` in parallel, then feedback, export and item report.
 
@@ -400,6 +414,8 @@ def grade_class(
         feedback: Generate HTML feedback for the students graded in this run.
         export: Write ``<course>/grades.csv``.
         report: Write the item analysis in ``reports/`` (see :mod:`.report`).
+        sandbox: False grades without the kernel sandbox (``--no-sandbox``: a loud warning,
+            and every status row says so); None follows ``c.Sandbox.enabled`` of the course config.
 
     Returns:
         A :class:`ClassGrading` with one status per student folder in ``submitted/``.
@@ -417,6 +433,7 @@ def grade_class(
     db_url = str(cfg.CourseDirectory.db_url)
     main_db = sqlite_path(db_url)
     api = pipeline.make_api(root)
+    sandbox = _sandbox_ready(cfg, sandbox)
     if not (root / "release" / assignment).exists() and not _in_gradebook(db_url, assignment):
         raise ValueError(f"assignment {assignment!r} is not released: run `release {assignment}` first")
 
@@ -445,6 +462,12 @@ def grade_class(
     gradable = [s for s in todo if s not in failed]
 
     work = pathlib.Path(tempfile.mkdtemp(prefix=".grade-", dir=root)) if main_db is not None else None
+    # every kernel's jail (its private copy of a submission, its sockets) is made in here, and the
+    # folder goes at the end, also the jails of a worker a notebook killed; workers inherit it
+    jails = tempfile.mkdtemp(prefix="regnorm-grade-")
+    os.chmod(jails, 0o711)
+    old_jails = os.environ.get(JAIL_ROOT)
+    os.environ[JAIL_ROOT] = jails
     worker_seconds: dict[str, float] = {}
     worker_names: dict[str, str] = {}
     fed: dict[str, bool] = {}
@@ -452,7 +475,7 @@ def grade_class(
         base = snapshot(main_db, work / "base.db") if work is not None else None
         tasks = [
             GradeTask(str(root), assignment, s, None if work is not None else db_url,
-                      str(base) if base else None, str(work / f"{s}.db") if work is not None else None, timeout, prewarm, feedback)
+                      str(base) if base else None, str(work / "shards" / f"{s}.db") if work is not None else None, timeout, prewarm, feedback, sandbox)
             for s in gradable
         ]
 
@@ -490,6 +513,11 @@ def grade_class(
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(jails, ignore_errors=True)
+        if old_jails is None:
+            os.environ.pop(JAIL_ROOT, None)
+        else:
+            os.environ[JAIL_ROOT] = old_jails
 
     # one writer: zero the submissions that could not be graded, then read every score
     with warnings.catch_warnings():
@@ -523,6 +551,23 @@ def grade_class(
         files.update(item_analysis(root, assignment))
     return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files,
                         sorted(s for s in graded_now if fed.get(s)))
+
+
+def _sandbox_ready(cfg: Any, sandbox: bool | None) -> bool:
+    """Whether to sandbox: check that bwrap works (else :class:`~.sandbox.SandboxUnavailable`),
+    or warn loudly about the opt-out."""
+    import sys
+
+    settings = Sandbox(config=cfg)
+    enabled = settings.enabled if sandbox is None else bool(sandbox)
+    if enabled:
+        check(settings)
+    else:
+        bar = "!" * 78
+        print(f"{bar}\nWARNING: grading WITHOUT the kernel sandbox (--no-sandbox / c.Sandbox.enabled = False).\n"
+              "Student code runs with the grader's rights: it can read the solutions, rewrite the gradebook,\n"
+              f"reach the network and kill the grader. The status report and the export record it.\n{bar}", file=sys.stderr)
+    return enabled
 
 
 def _lost_detail(err: BaseException) -> str:
@@ -575,6 +620,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     result = grade_class(
         args.course, args.assignment, workers=args.workers, scheduler=args.scheduler, force=args.force,
         timeout=args.timeout, prewarm=not args.no_prewarm, progress=True, feedback=not args.no_feedback,
+        sandbox=False if args.no_sandbox else None,
     )
     counts = collections.Counter(st.status for st in result.statuses)
     for st in result.statuses:
@@ -614,6 +660,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the course config)")
     p.add_argument("--no-prewarm", action="store_true", help="start each kernel only when its notebook is due")
     p.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
+    p.add_argument("--no-sandbox", action="store_true", help="grade WITHOUT the kernel sandbox (warned about, recorded in the status report and the export)")
     p.set_defaults(func=_cmd_grade)
 
     p = sub.add_parser("report", help="item analysis of an assignment: score histogram and share failing each test",

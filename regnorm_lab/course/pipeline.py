@@ -14,14 +14,13 @@ classified (``kernel_died``, ``timeout``, ``error``). Every outcome lands in
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pathlib
 import re
 import shutil
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 import nbformat
 from traitlets.config import Config
@@ -177,14 +176,6 @@ def zero_submission(api: Any, assignment: str, student: str) -> None:
         gb.db.commit()
 
 
-def _scores(api: Any, assignment: str, student: str) -> tuple[float, float]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        sub = gb.find_submission(assignment, student)
-        return float(sub.score), float(sub.max_score)
-
-
 def classify_log(text: str) -> str:
     """Why nbgrader failed on a notebook, from its log: kernel_died, timeout or error.
 
@@ -226,16 +217,6 @@ def inspect_autograded(root: pathlib.Path, assignment: str, student: str) -> tup
     return status, "; ".join(dict.fromkeys(notes))
 
 
-@contextlib.contextmanager
-def _excluding(api: Any, students: list[str]) -> Iterator[None]:
-    old = api.coursedir.student_id_exclude
-    api.coursedir.student_id_exclude = ",".join(students)
-    try:
-        yield
-    finally:
-        api.coursedir.student_id_exclude = old
-
-
 def autograde(
     course_root: str | os.PathLike[str],
     assignment: str,
@@ -243,101 +224,30 @@ def autograde(
     force: bool = False,
     timeout: int | None = None,
     progress: bool = False,
+    sandbox: bool | None = None,
 ) -> list[StudentStatus]:
     """Autograde every submission of ``assignment``; write and return the per-student statuses.
+
+    The same grading path as ``grade`` (:func:`.parallel.grade_class` with one
+    worker, no feedback, export or item report): each notebook in its own
+    sandboxed kernel, each student's outcome classified and recorded.
 
     Args:
         course_root: The course directory.
         assignment: e.g. ``"ps01_penalties"``.
         force: Regrade submissions that were autograded before.
         timeout: Per-cell time limit in seconds (default: the config's).
-        progress: Show a tqdm bar over the fallback per-student runs and the scoring.
+        progress: Show a tqdm bar.
+        sandbox: False grades without the sandbox (``--no-sandbox``, recorded); None: the config's.
 
     Returns:
         One :class:`~.status.StudentStatus` per student folder in ``submitted/``.
     """
-    from tqdm.auto import tqdm
+    from .parallel import grade_class
 
-    root = pathlib.Path(course_root).resolve()
-    overrides = {"Execute": {"timeout": int(timeout)}} if timeout else {}
-    api = make_api(root, **overrides)
-    students = sorted(p.parent.name for p in root.glob(f"submitted/*/{assignment}") if p.is_dir())
-    statuses: dict[str, StudentStatus] = {}
-    for student in students:
-        bad = check_submission(root, assignment, student)
-        if bad is not None:
-            statuses[student] = bad
-    gradable = [s for s in students if s not in statuses]
-    failed: dict[str, str] = {}
-    if gradable:
-        # ONE nbgrader call for the class (one kernel per notebook is the cost); nbgrader
-        # calls post_convert_hook after each student it graded, which moves the bar
-        bar = tqdm(total=len(gradable), desc=f"autograde {assignment}", disable=not progress)
-        api.config.Autograde.post_convert_hook = lambda **_: bar.update(1)
-        try:
-            with _excluding(api, sorted(statuses)):
-                result = api.autograde(assignment, "*", force=force, create=True)
-        finally:
-            bar.close()
-        if not result.get("success", False):
-            text = result.get("log", "") + result.get("error", "")
-            chunks = _error_chunks(text, root, assignment)
-            # nbgrader removes the output of a student it failed on; a failure that stopped
-            # the whole run leaves later students without output too: retry those one by one,
-            # except a dead kernel, which a rerun would only kill again
-            not_done = [s for s in gradable if not (root / "autograded" / s / assignment).exists()]
-            for student in tqdm(not_done, desc=f"retry {assignment}", disable=not progress):
-                if classify_log(chunks.get(student, "")) == "kernel_died":
-                    failed[student] = chunks[student]
-                    continue
-                single = api.autograde(assignment, student, force=True, create=True)
-                if not single.get("success", False):
-                    failed[student] = single.get("log", "") + single.get("error", "")
-    for student in tqdm(students, desc=f"score {assignment}", disable=not progress):
-        if student in statuses:
-            zero_submission(api, assignment, student)
-            continue
-        if student in failed:
-            kind = classify_log(failed[student])
-            zero_submission(api, assignment, student)
-            detail = {
-                "kernel_died": "the kernel died while running the notebook (e.g. os._exit or a crash); no cell was graded",
-                "timeout": "the kernel stopped answering after a cell hit the time limit",
-                "error": "nbgrader could not grade the notebook: " + last_error_line(failed[student]),
-            }[kind]
-            statuses[student] = StudentStatus(student, kind, None, None, detail)
-            continue
-        autograded = root / "autograded" / student / assignment
-        if not autograded.exists():
-            statuses[student] = StudentStatus(student, "error", None, None, "no autograded notebook was written")
-            continue
-        status, detail = inspect_autograded(root, assignment, student)
-        score, max_score = _scores(api, assignment, student)
-        statuses[student] = StudentStatus(student, status, score, max_score, detail)
-    for student, st in statuses.items():
-        if st.score is None and st.status != "graded":
-            # the zeroed submission keeps the gradebook consistent; the status says why
-            try:
-                _, max_score = _scores(api, assignment, student)
-            except Exception:  # noqa: BLE001
-                max_score = None
-            statuses[student] = StudentStatus(student, st.status, 0.0, max_score, st.detail)
-    ordered = [statuses[s] for s in students]
-    write_status(root / "reports" / f"{assignment}_status.csv", ordered)
-    return ordered
-
-
-def _error_chunks(log_text: str, root: pathlib.Path, assignment: str) -> dict[str, str]:
-    """Split nbgrader's log into the error report of each failing student (keyed by student id)."""
-    chunks: dict[str, str] = {}
-    marker = "There was an error processing assignment: "
-    parts = log_text.split(marker)
-    for part in parts[1:]:
-        first = part.split("\n", 1)[0].strip()
-        m = re.search(r"submitted[\\/]([^\\/]+)[\\/]" + re.escape(assignment), first)
-        if m:
-            chunks[m.group(1)] = part
-    return chunks
+    result = grade_class(course_root, assignment, workers=1, force=force, timeout=timeout, progress=progress,
+                         feedback=False, export=False, report=False, sandbox=sandbox)
+    return result.statuses
 
 
 def last_error_line(text: str) -> str:
@@ -430,11 +340,14 @@ def collect_zip(course_root: str | os.PathLike[str], zipfile: str | os.PathLike[
     return sorted(p.parent.name for p in root.glob(f"submitted/*/{assignment}") if p.is_dir())
 
 
-def validate(notebook: str | os.PathLike[str], course_root: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
+def validate(notebook: str | os.PathLike[str], course_root: str | os.PathLike[str] | None = None,
+             *, sandbox: bool = False) -> tuple[bool, str]:
     """Run ``nbgrader validate`` on one notebook: (passed, the report nbgrader prints).
 
     Unlike plain ``nbgrader validate``, stderr output (a warning) is not a failure,
     as when grading. Works without a course folder (a student's machine).
+    ``sandbox``: run the kernel in the grading sandbox (an instructor checking a
+    notebook they do not trust; bwrap must work, see :func:`.sandbox.check`).
     """
     import io
 
@@ -452,6 +365,13 @@ def validate(notebook: str | os.PathLike[str], course_root: str | os.PathLike[st
     from .preprocessors import StderrToStdout
 
     validator = Validator(config=cfg)
+    if sandbox:
+        from .prewarm import PrewarmedExecute
+        from .sandbox import Sandbox, check
+
+        check(Sandbox(config=cfg))
+        cfg.PrewarmedExecute.ahead = False  # one notebook: no spare for a next one
+        Execute = PrewarmedExecute  # noqa: N806 - the same sandboxed kernels as grading
     # as when grading: a warning on stderr is not a failure
     validator.preprocessors = [CheckCellMetadata, ClearOutput, Execute, StderrToStdout]
     buf = io.StringIO()

@@ -5,15 +5,21 @@ Starting a kernel and importing the setup cell's modules (numpy, torch through
 Re-using a kernel across students is not safe (a student's state would leak into
 the next one's grade). Instead each grading worker
 
-- keeps a :class:`~.zygote.Zygote`: a process that imported ipykernel and the
-  modules the assignment's locked setup cells import, and forks one brand-new
-  kernel process per notebook (no other kernel's state, nothing of the worker);
-- keeps ONE spare kernel forked ahead of time, with the same kernel name,
-  arguments and environment nbgrader's ``Execute`` would use. When a notebook is
-  due the worker takes the spare, moves it to the notebook's folder (as if launched
-  there), hands it to nbclient, and forks the next
-  spare in a background thread while the notebook runs. Each kernel is shut down
-  after its one notebook.
+- keeps ONE spare kernel started ahead of time, each in its own sandbox
+  (:class:`~.sandbox.Jail`: bubblewrap, an empty private working folder), with
+  the kernel name, arguments and environment nbgrader's ``Execute`` would use,
+  and with the modules of the assignment's locked setup cells already imported;
+- when a notebook is due, copies the student's files into that spare's private
+  folder, hands the kernel to nbclient, and starts the next spare in a
+  background thread while the notebook runs. Each kernel and its sandbox are
+  shut down after its one notebook: no two students ever share a kernel, a
+  process or a writable folder. A wall-clock limit per notebook kills a kernel
+  that outlives it.
+
+This module is the one place that leans on nbclient's private internals
+(``async_start_new_kernel_client``, ``km``/``kc``, ``_async_cleanup_kernel``,
+the client's ``_handle_kernel_info_reply``); ``tests/course/test_prewarm.py``
+fails loudly when they change.
 
 Enable it in a worker's config with :func:`enable` (``grade --no-prewarm`` turns it off).
 """
@@ -36,11 +42,13 @@ from nbclient.util import run_hook
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
+from traitlets import Bool
 from traitlets.utils.importstring import import_item
 
-from .zygote import Zygote, zygote_kernel_manager
+from .sandbox import Jail, Sandbox
+from .sandbox_kernel import death_reason, jailed_kernel_manager
 
-__all__ = ["PrewarmedExecute", "enable", "preload_modules", "warm_up"]
+__all__ = ["PrewarmedExecute", "enable", "preload_modules", "warm_up", "sandbox_notes"]
 
 #: nbgrader's step -> ours, in a worker's autograde pipelines (same results, less per-notebook cost)
 _SWAPS = {
@@ -134,16 +142,16 @@ class _Spare:
 
     @staticmethod
     def start(key: tuple) -> AsyncKernelManager:
-        kernel_name, extra, modules, env = key
-        full_env = {**os.environ, **dict(env)}
-        full_env.pop("JPY_PARENT_PID", None)
-        zygote = _zygote(modules, full_env)
-        km = zygote_kernel_manager(zygote, kernel_name)
-        # a neutral folder to start in; the kernel moves to the notebook's folder when taken.
-        # parent_handle: ipykernel read JPY_PARENT_PID when the zygote imported it, so say it
-        # again; the kernel exits if the zygote (and so the worker) goes away
-        args = [*extra, f"--IPKernelApp.parent_handle={zygote.proc.pid}"]
-        asyncio.run(km.start_kernel(extra_arguments=args, cwd=zygote.cwd, env=full_env))
+        """Start a kernel for ``key`` in a new jail (sandboxed unless the settings say not)."""
+        kernel_name, extra, _modules, _env, sandbox = key
+        jail = Jail(Sandbox(**dict(sandbox)))
+        try:
+            km = jailed_kernel_manager(jail, kernel_name)
+            km.regnorm_jail = jail
+            asyncio.run(km.start_kernel(extra_arguments=list(extra)))
+        except BaseException:
+            jail.close()
+            raise
         return km
 
     @classmethod
@@ -154,23 +162,37 @@ class _Spare:
             kc = km.blocking_client()
             kc.start_channels()
             kc.wait_for_ready(timeout=120)
+            if key[2]:
+                # the setup cells' imports (numpy, torch...), done while the previous notebook runs;
+                # a module the sandbox hides is left for the notebook to fail on
+                _execute_silent(kc, _preload(key[2]))
             folder = folders.get()  # blocks until the spare is taken (or closed: None)
             if folder is None:
                 raise _Unused()
-            _execute_silent(kc, _move_to(folder))
+            km.regnorm_jail.fill(folder)  # the kernel's working folder is the private copy
+            kc.stop_channels()
+            kc = None
+            done = km.regnorm_done = threading.Event()
             outcome["km"] = km
+            outcome["ready"].set()
+            # bwrap --die-with-parent kills the kernel when the THREAD that started it ends
+            # (the parent-death signal follows the thread): this thread lives until the kernel's
+            # notebook is done and :func:`_shutdown` sets the event
+            done.wait()
         except BaseException as err:  # noqa: BLE001 - the worker falls back to a synchronous start
-            outcome["error"] = err
+            if "km" not in outcome:
+                outcome["error"] = err
             if km is not None:
                 _shutdown(km)
         finally:
             if kc is not None:
                 kc.stop_channels()
+            outcome["ready"].set()
 
     def prepare(self, key: tuple) -> None:
         """Start the spare kernel for ``key`` in the background."""
         with self.lock:
-            self.key, self.folders, self.outcome = key, queue.SimpleQueue(), {}
+            self.key, self.folders, self.outcome = key, queue.SimpleQueue(), {"ready": threading.Event()}
             self.thread = threading.Thread(target=self._target, args=(key, self.folders, self.outcome), daemon=True, name="regnorm-prewarm")
             self.thread.start()
 
@@ -184,7 +206,7 @@ class _Spare:
             return None
         # prepared for another assignment/config: not usable here, the thread shuts it down
         folders.put(folder if old == key else None)
-        thread.join()
+        outcome["ready"].wait()  # the thread itself lives on with the kernel (see _target)
         if strict and "error" in outcome:
             raise outcome["error"]
         return outcome.get("km")
@@ -202,39 +224,37 @@ def _shutdown(km: AsyncKernelManager) -> None:
         run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # noqa: BLE001 - a dead kernel needs no shutdown
         pass
+    jail = getattr(km, "regnorm_jail", None)
+    if jail is not None:
+        jail.close()
+    done = getattr(km, "regnorm_done", None)
+    if done is not None:
+        done.set()  # the thread that started the kernel may end now
 
 
 _SPARE = _Spare()
-_ZYGOTES: dict[tuple, Zygote] = {}
-_ZLOCK = threading.Lock()
-
-
-def _zygote(modules: tuple[str, ...], env: dict[str, str]) -> Zygote:
-    """This worker's zygote for these modules and environment (started on first use, restarted if dead)."""
-    key = (modules, tuple(sorted(env.items())))
-    with _ZLOCK:
-        z = _ZYGOTES.get(key)
-        if z is None or not z.alive():
-            z = _ZYGOTES[key] = Zygote(modules, env, os.path.expanduser("~"))
-        return z
 
 
 def _close_all() -> None:
     _SPARE.close()
-    for z in _ZYGOTES.values():
-        z.close()
 
 
 atexit.register(_close_all)
 
 
-def _move_to(path: str) -> str:
-    """Code that moves a kernel to ``path`` as if launched there, binding no name.
+def _preload(modules: tuple[str, ...]) -> str:
+    """Code that imports ``modules`` binding no name, skipping any that cannot be imported."""
+    return "".join(f"try:\n    __import__({m!r})\nexcept Exception:\n    pass\n" for m in modules)
 
-    The kernel's ``sys.path`` holds ``""`` (the current folder, as in any IPython
-    kernel), so changing the folder is all it takes.
-    """
-    return f"__import__('os').chdir({path!r})\n"
+
+#: What the sandbox saw for each notebook folder graded in this process: folder -> notes
+#: (a kernel's death reason, the wall-clock limit); read by :func:`sandbox_notes`.
+_NOTES: dict[str, list[str]] = {}
+
+
+def sandbox_notes(folder: str | os.PathLike[str]) -> list[str]:
+    """Notes the sandbox recorded while grading the notebook(s) of ``folder`` (and forgets them)."""
+    return _NOTES.pop(os.path.abspath(os.fspath(folder)), [])
 
 
 async def _until_ready(kc: Any, timeout: float) -> None:
@@ -269,6 +289,8 @@ async def _until_ready(kc: Any, timeout: float) -> None:
 
 class PrewarmedExecute(Execute):
     """nbgrader's ``Execute`` on a pre-started fresh kernel; starts the next one meanwhile."""
+
+    ahead = Bool(True, help="Start the next notebook's kernel while this one runs (grade --no-prewarm: False).").tag(config=True)
 
     _prewarmed = False  # True while running a notebook on a kernel this class started
 
@@ -307,7 +329,9 @@ class PrewarmedExecute(Execute):
             args.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
         # nbgrader runs the autograde pass with NBGRADER_EXECUTION=autograde in the kernel's environment
         env = (("NBGRADER_EXECUTION", os.environ.get("NBGRADER_EXECUTION", "autograde")),)
-        return (kernel_name, tuple(args), preload_modules(nb), env)
+        sandbox = Sandbox(config=self.config)
+        settings = tuple((name, getattr(sandbox, name)) for name in sorted(sandbox.trait_names(config=True)))
+        return (kernel_name, tuple(args), preload_modules(nb), env, settings)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         if km is not None:
@@ -319,11 +343,21 @@ class PrewarmedExecute(Execute):
         if km is None:  # no spare yet (a worker's first notebook, another assignment) or it failed
             _SPARE.prepare(key)
             km = _SPARE.take(key, folder, strict=True)  # a kernel that cannot start fails this notebook
-        _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
+        if self.ahead:
+            _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
         self._prewarmed = True
+        notes = _NOTES.setdefault(folder, [])
+        wall = dict(key[4])["wall_seconds"]
+        timer = threading.Timer(wall, _kill, args=(km, notes, f"the notebook hit the wall-clock limit ({wall} s): kernel killed"))
+        timer.daemon = True
+        timer.start()
         try:
             return super().preprocess(nb, resources, km=km)
         finally:
+            timer.cancel()
+            reason = death_reason(km)  # before our shutdown: did the kernel die on its own?
+            if reason:
+                notes.append(reason)
             self._prewarmed = False
             if self.kc is not None:  # nbclient leaves the client of a kernel it does not own open
                 self.kc.stop_channels()
@@ -331,11 +365,18 @@ class PrewarmedExecute(Execute):
             _shutdown(km)
 
 
+def _kill(km: Any, notes: list[str], why: str) -> None:
+    proc = getattr(km.provisioner, "process", None)
+    if proc is not None and proc.poll() is None:
+        notes.append(why)
+        proc.kill()  # bwrap: its PID namespace, and every process of the notebook, goes with it
+
+
 def warm_up(notebook: str | os.PathLike[str], config: Any) -> None:
     """Start the spare kernel for a notebook like ``notebook`` now, e.g. when a worker starts.
 
     The worker's first student then gets a ready kernel instead of waiting for
-    the zygote's imports. A spare that turns out not to fit is shut down unused.
+    the setup's imports. A spare that turns out not to fit is shut down unused.
 
     Shape:
         (a released notebook's path, the course Config) -> None; the kernel starts in the background.

@@ -1,8 +1,11 @@
 """The grading workers' speed-ups change nothing a grade depends on.
 
-- :class:`~regnorm_lab.course.prewarm.PrewarmedExecute` gives a notebook the outputs,
-  execution counts, folder and ``sys.path`` nbgrader's own ``Execute`` gives it,
-  whether its kernel was started on demand or taken from the spare.
+- :class:`~regnorm_lab.course.prewarm.PrewarmedExecute` gives a notebook the outputs
+  and execution counts nbgrader's own ``Execute`` gives it, whether its kernel was
+  started on demand or taken from the spare; the kernel runs in a private copy of
+  the notebook's folder (its sandbox), never in the folder itself.
+- nbclient's private internals the module leans on still exist (a loud failure when
+  nbclient changes them).
 - :class:`~regnorm_lab.course.preprocessors.CheckCellMetadataOnce` accepts and
   rejects exactly what nbgrader's ``CheckCellMetadata`` does, with the same message.
 - :func:`~regnorm_lab.course.prewarm.enable` swaps both steps in both autograde pipelines.
@@ -42,8 +45,10 @@ def _notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def _run(step: Execute, folder: pathlib.Path) -> list[tuple[int | None, list[dict]]]:
+def _run(step: Execute, folder: pathlib.Path, skip_first: bool = False) -> list[tuple[int | None, list[dict]]]:
     nb, _ = step.preprocess(_notebook(), {"metadata": {"path": str(folder)}})
+    if skip_first:  # the folder and sys.path the kernel printed differ by design (its sandbox)
+        nb.cells = nb.cells[1:]
     # outputs without their metadata (timings); execution counts as they are
     return [(c.execution_count, [{k: v for k, v in o.items() if k != "metadata"} for o in c.outputs]) for c in nb.cells]
 
@@ -51,19 +56,38 @@ def _run(step: Execute, folder: pathlib.Path) -> list[tuple[int | None, list[dic
 @pytest.mark.slow
 def test_prewarmed_kernels_run_a_notebook_as_nbgraders_execute_does(tmp_path: pathlib.Path) -> None:
     folders = [tmp_path / f"student{i}" for i in range(3)]
-    for f in folders:
+    for i, f in enumerate(folders):
         f.mkdir()
-    reference = [_run(Execute(), f) for f in folders]
-    assert str(folders[0]) in str(reference[0][0][1])  # the reference ran in the notebook's folder
+        (f / "data.txt").write_text(f"student {i}")
+    reference = [_run(Execute(), f, skip_first=True) for f in folders]
 
     step = prewarm.PrewarmedExecute()
     try:
-        # first notebook: kernel started on demand; the next ones: the spare, moved to their folder
-        ours = [_run(step, f) for f in folders]
+        # first notebook: kernel started on demand; the next ones: the spare, the student's files copied in
+        ours = [_run(step, f, skip_first=True) for f in folders]
         assert prewarm._SPARE.thread is not None  # a spare is waiting for the next notebook
+        nb = new_notebook(cells=[new_code_cell("import os\nprint(os.getcwd(), open('data.txt').read())")])
+        out, _ = step.preprocess(nb, {"metadata": {"path": str(folders[1])}})
     finally:
         prewarm._SPARE.close()
     assert ours == reference
+    cwd, text = out.cells[0].outputs[0]["text"].split(" ", 1)
+    assert text.strip() == "student 1" and cwd != str(folders[1])  # a private copy of the student's folder
+
+
+def test_nbclient_internals_prewarm_relies_on_still_exist() -> None:
+    """If this fails, nbclient or jupyter_client changed what :mod:`prewarm` overrides or calls."""
+    import inspect
+
+    from jupyter_client.client import KernelClient
+    from nbclient import NotebookClient
+
+    for name in ("async_start_new_kernel_client", "start_new_kernel_client", "_async_cleanup_kernel", "on_notebook_start", "km", "kc"):
+        assert hasattr(NotebookClient, name) or name in NotebookClient.class_traits(), f"nbclient.NotebookClient.{name} is gone"
+    assert inspect.iscoroutinefunction(NotebookClient.async_start_new_kernel_client)
+    assert hasattr(KernelClient, "_handle_kernel_info_reply"), "jupyter_client's KernelClient._handle_kernel_info_reply is gone"
+    src = inspect.getsource(NotebookClient.async_setup_kernel) + inspect.getsource(NotebookClient.setup_kernel)
+    assert "start_new_kernel_client" in src  # nbclient still connects through the method we override
 
 
 @pytest.mark.slow
@@ -73,7 +97,7 @@ def test_a_spare_prepared_for_other_settings_is_not_used(tmp_path: pathlib.Path)
         _run(step, tmp_path)
         spare = prewarm._SPARE.thread
         step.extra_arguments = ["--HistoryManager.enabled=False"]  # another kernel configuration
-        assert prewarm._SPARE.take(("python3", ("--other",), (), ()), str(tmp_path)) is None
+        assert prewarm._SPARE.take(("python3", ("--other",), (), (), ()), str(tmp_path)) is None
         assert spare is not None and not spare.is_alive()  # the unusable spare was shut down
         assert _run(step, tmp_path)[1] == (2, [{"output_type": "execute_result", "data": {"text/plain": "42"}, "execution_count": 2}])
     finally:
@@ -99,7 +123,7 @@ def test_a_dead_kernel_fails_the_ready_wait_at_once() -> None:
     import asyncio
     import time
 
-    km = prewarm._Spare.start(("python3", (), (), ()))
+    km = prewarm._Spare.start(("python3", (), (), (), ()))
     try:
         km.provisioner.process.kill()  # the forked kernel process, as a crash would end it
         km.provisioner.process.wait(timeout=10)
@@ -124,45 +148,67 @@ def test_a_kernel_that_cannot_start_fails_the_notebook_with_its_error(tmp_path: 
     prewarm._SPARE.close()
 
 
-def _grade_in_worker(folder: str) -> tuple[str, int]:
-    """In a pool worker: run a notebook prewarmed; return the sockets' folder and the zygote's pid."""
+def _kernels_of(pid: int) -> list[int]:
+    """Pids of the sandboxes (bwrap processes) whose parent is ``pid``."""
+    out = []
+    for p in pathlib.Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (p / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        if name == "bwrap" and int(rest.split()[1]) == pid:
+            out.append(int(p.name))
+    return out
+
+
+def _grade_in_worker(folder: str) -> list[int]:
+    """In a pool worker: run a notebook prewarmed; return the pids of its kernels' sandboxes."""
+    import time
+
     nb = new_notebook(cells=[new_code_cell("1 + 1")])
     prewarm.PrewarmedExecute().preprocess(nb, {"metadata": {"path": folder}})
     assert prewarm._SPARE.thread is not None  # a spare kernel is waiting when the worker ends
-    z = next(iter(prewarm._ZYGOTES.values()))
-    return z.ipc_dir, z.proc.pid
+    deadline = time.monotonic() + 60
+    while not _kernels_of(os.getpid()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _kernels_of(os.getpid())
 
 
 def _gone(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
         return True
-    return False
 
 
 @pytest.mark.slow
-def test_a_worker_leaves_no_kernel_zygote_or_socket_behind(tmp_path: pathlib.Path) -> None:
+def test_a_worker_leaves_no_kernel_behind(tmp_path: pathlib.Path) -> None:
     import concurrent.futures as cf
     import multiprocessing
     import signal
     import time
 
-    # a worker that exits normally, with a spare kernel still starting
+    # a worker that exits normally, with a spare kernel waiting: bwrap --die-with-parent ends it
     with cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        ipc_dir, zygote_pid = pool.submit(_grade_in_worker, str(tmp_path)).result()
-    assert ipc_dir and not os.path.exists(ipc_dir) and _gone(zygote_pid)
+        pids = pool.submit(_grade_in_worker, str(tmp_path)).result()
+    assert pids
+    deadline = time.monotonic() + 60  # a wait for the clean-up, not a speed requirement
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(_gone(p) for p in pids)
 
-    # a worker killed by a student's notebook: its zygote notices and cleans up
+    # a worker killed by a student's notebook: its kernels die with it
     pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    ipc_dir, zygote_pid = pool.submit(_grade_in_worker, str(tmp_path)).result()
+    pids = pool.submit(_grade_in_worker, str(tmp_path)).result()
     worker = next(iter(pool._processes.values()))
     os.kill(worker.pid, signal.SIGKILL)
     pool.shutdown(wait=True)
-    deadline = time.monotonic() + 60  # a wait for the clean-up, not a speed requirement
-    while (os.path.exists(ipc_dir) or not _gone(zygote_pid)) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not os.path.exists(ipc_dir) and _gone(zygote_pid)
+    assert pids and all(_gone(p) for p in pids)
 
 
 # ---------------------------------------------------------------- CheckCellMetadataOnce

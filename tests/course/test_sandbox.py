@@ -1,0 +1,151 @@
+"""The kernel sandbox itself: what a sandboxed process can and cannot do, the start check, the opt-out.
+
+The attacks through the real grading commands are in ``test_sandbox_attacks.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pathlib
+import stat
+import subprocess
+import sys
+
+import pytest
+from traitlets.config import Config
+
+from regnorm_lab.course import cli, sandbox
+from regnorm_lab.course.sandbox import Jail, Sandbox, SandboxUnavailable
+
+from . import harness as H
+
+A = "ps01_penalties"
+
+
+def _run_in_jail(code: str, **settings: object) -> subprocess.CompletedProcess:
+    jail = Jail(Sandbox(**settings))
+    try:
+        return subprocess.run(jail.command([sys.executable, "-c", code]), capture_output=True, text=True, timeout=120)
+    finally:
+        jail.close()
+
+
+def test_a_sandboxed_process_sees_no_course_no_network_no_grader_secret() -> None:
+    os.environ["REGNORM_TEST_SECRET"] = "s3cr3t"
+    try:
+        proc = _run_in_jail(f"""
+import os, socket, json
+out = {{"uid": os.getuid(), "env": "REGNORM_TEST_SECRET" in os.environ, "course": os.path.exists({str(H.EXERCISES)!r}),
+       "repo_readme": os.path.exists({str(H.REPO / 'README.md')!r}), "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}}
+try:
+    socket.create_connection(("127.0.0.1", 22), timeout=2); out["net"] = "connected"
+except OSError as e:
+    out["net"] = type(e).__name__
+try:
+    open("/usr/pwned", "w"); out["usr"] = "written"
+except OSError as e:
+    out["usr"] = type(e).__name__
+open("mine.txt", "w").write("ok")  # its own folder is writable
+print(json.dumps(out))
+""")
+    finally:
+        del os.environ["REGNORM_TEST_SECRET"]
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["uid"] != 0 and out["env"] is False and out["course"] is False and out["repo_readme"] is False
+    assert out["net"] in ("ConnectionRefusedError", "OSError") and out["usr"] in ("OSError", "PermissionError")
+    assert max(out["pids"]) < 10  # its own PID namespace: the grader and other kernels are invisible
+
+
+def test_limits_stop_memory_and_processes() -> None:
+    proc = _run_in_jail("""
+import os, numpy as np
+try:
+    np.ones(3 * 2**30 // 8); print("allocated")
+except MemoryError:
+    print("MemoryError")
+n = 0
+try:
+    for _ in range(500):
+        if os.fork() == 0:
+            import time; time.sleep(30); os._exit(0)
+        n += 1
+except OSError as e:
+    print("fork stopped", n)
+""", memory_mb=1024, processes=40)
+    assert "MemoryError" in proc.stdout and "fork stopped" in proc.stdout, proc.stdout + proc.stderr
+    assert int(proc.stdout.split("fork stopped")[1].split()[0]) < 40
+
+
+def test_hidden_reference_leaves_only_the_probe_importable() -> None:
+    proc = _run_in_jail("""
+import regnorm_lab, importlib
+for m in ("regnorm_lab.penalties", "regnorm_lab.grading", "regnorm_lab.course.verdicts"):
+    try:
+        importlib.import_module(m); print("IMPORTED", m)
+    except ImportError:
+        print("hidden", m)
+print(regnorm_lab.__file__)
+""", hide_reference=True)
+    assert "IMPORTED" not in proc.stdout and proc.stdout.count("hidden") == 3, proc.stdout + proc.stderr
+    assert "/stub/regnorm_lab/" in proc.stdout
+    # the default keeps the package (the committed assignments' test cells import regnorm_lab.grading)
+    proc = _run_in_jail("import regnorm_lab.grading; print('ok')")
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_start_check_names_a_missing_bwrap_and_the_fix() -> None:
+    with pytest.raises(SandboxUnavailable, match=r"not found.*apt-get install bubblewrap.*--no-sandbox"):
+        sandbox.check(Sandbox(bwrap="/nonexistent/bwrap"))
+
+
+def test_the_start_check_explains_a_namespace_failure(tmp_path: pathlib.Path) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(SandboxUnavailable) as err:
+        sandbox.check(Sandbox(bwrap=str(fake)))
+    msg = str(err.value)
+    assert "No permissions to create new namespace" in msg and "--no-sandbox" in msg
+    assert "Fix:" in msg  # a cause and a fix (which one depends on the machine: AppArmor, sysctl, Docker)
+
+
+def test_the_grade_command_stops_when_the_sandbox_cannot_start(tmp_path: pathlib.Path, capsys) -> None:
+    course = H.copy_course(tmp_path, [A])
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write("\nc.Sandbox.bwrap = '/nonexistent/bwrap'\n")
+    H.release(course, A)
+    H.plant(course, "solution", A, H.solution_answers(H.EXERCISES, A))
+    assert cli.main(["--course", str(course), "grade", A, "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "sandbox cannot start" in err and "bubblewrap" in err
+    assert not (course / "autograded").exists()  # nothing was graded
+
+
+@pytest.mark.slow
+def test_the_opt_out_warns_and_is_recorded_in_status_and_export(tmp_path: pathlib.Path, capsys) -> None:
+    course = H.copy_course(tmp_path, [A])
+    H.release(course, A)
+    H.plant(course, "solution", A, H.solution_answers(H.EXERCISES, A))
+    assert cli.main(["--course", str(course), "grade", A, "--workers", "1", "--no-sandbox", "--no-feedback"]) == 0
+    assert "WITHOUT the kernel sandbox" in capsys.readouterr().err
+    with open(course / "reports" / f"{A}_status.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["status"] == "graded" and row["score"] == "25" and "UNSANDBOXED" in row["detail"]
+    with open(course / "grades.csv", newline="") as f:
+        assert "UNSANDBOXED" in next(r for r in csv.DictReader(f) if r["student_id"] == "solution")["detail"]
+
+
+def test_settings_come_from_the_course_config() -> None:
+    cfg = Config()
+    cfg.Sandbox.memory_mb = 512
+    cfg.Sandbox.enabled = False
+    s = Sandbox(config=cfg)
+    assert s.memory_mb == 512 and s.enabled is False
+    jail = Jail(Sandbox(config=cfg))
+    cmd = jail.command(["true"])
+    jail.close()
+    assert f"--as={512 * 1024 * 1024}" in cmd and "--die-with-parent" in cmd and "--unshare-net" in cmd
