@@ -13,6 +13,8 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "real_array",
+    "check_vector",
     "check_nonnegative",
     "check_probability",
     "check_positive",
@@ -30,6 +32,36 @@ def as_float_array(x: object) -> np.ndarray:
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     return x
+
+
+def real_array(name: str, value: object) -> np.ndarray:
+    """``value`` as a floating ndarray (integers and bools become float64), not copied when already floating.
+
+    Raises ``ValueError`` naming ``name`` for a non-numeric dtype (strings, objects, complex).
+
+    Shape:
+        value: any shape; returns the same shape.
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        if arr.dtype.kind not in "biu":
+            raise ValueError(f"{name} must be a real-valued array, got dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_vector(name: str, value: object, size: int, what: str) -> np.ndarray:
+    """A per-feature parameter: a floating array of shape ``(size,)``, else ``ValueError`` naming ``name``.
+
+    ``what`` says which size it must match, e.g. ``"x.shape[1]"``.
+
+    Shape:
+        returns ``(size,)``.
+    """
+    arr = real_array(name, value)
+    if arr.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},) to match {what}, got {arr.shape}")
+    return arr
 
 
 def _as_float(name: str, value: object) -> float:

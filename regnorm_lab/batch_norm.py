@@ -12,27 +12,55 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_in_unit_interval, check_positive
+from ._validation import check_in_unit_interval, check_positive, check_vector, real_array
+from .stats import stable_mean
 
-__all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d"]
-
-
-def _float_array(name: str, value: np.ndarray) -> np.ndarray:
-    """``value`` as a floating ndarray (integers become float64), never a copy when already floating."""
-    arr = np.asarray(value)
-    if arr.dtype.kind != "f":
-        if arr.dtype.kind not in "biu":
-            raise ValueError(f"{name} must be a real-valued array, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64)
-    return arr
+__all__ = [
+    "batchnorm_train_forward",
+    "batchnorm_train_backward",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "BatchNorm1d",
+]
 
 
-def _check_vector(name: str, value: np.ndarray, size: int, what: str) -> np.ndarray:
-    """A per-feature parameter: a floating array of shape ``(size,)``, else ``ValueError`` naming it."""
-    arr = _float_array(name, value)
-    if arr.shape != (size,):
-        raise ValueError(f"{name} must have shape ({size},) to match {what}, got {arr.shape}")
-    return arr
+def batchnorm_train_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """Batch norm in training mode, statistics over the batch axis: ``(out, cache, mu, var)``.
+
+    Shape:
+        x, out: ``(N, D)``; gamma, beta, mu, var: ``(D,)``.
+    """
+    N = x.shape[0]
+    mu = stable_mean(x, axis=0)  # per feature, over the N examples
+    x_mu = x - mu
+    var = np.einsum("nd,nd->d", x_mu, x_mu) / N  # mean of x_mu**2, biased (1/N) as torch normalises
+    inv_std = 1.0 / np.sqrt(var + eps)
+    x_hat = x_mu * inv_std
+    out = gamma * x_hat + beta
+    cache = {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
+    return out, cache, mu, var
+
+
+def batchnorm_train_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of training-mode batch norm, in the compact closed form: ``(dx, dgamma, dbeta)``.
+
+    Shape:
+        dout, dx: ``(N, D)``; dgamma, dbeta: ``(D,)``.
+    """
+    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("nd,nd->d", dout, x_hat)  # sum over n of dout * x_hat, without an (N, D) temporary
+    # dx = gamma * inv_std * (dout - dbeta / N - x_hat * dgamma / N), built in place (no extra (N, D) copies)
+    dx = dout - dbeta / N
+    dx -= x_hat * (dgamma / N)
+    dx *= gamma * inv_std
+    return dx, dgamma, dbeta
+
+
+# --------------------------------------------------------------------------- the checked functions (ps04)
 
 
 def batchnorm_forward(
@@ -45,13 +73,12 @@ def batchnorm_forward(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
-    """Batch normalization forward pass, as ``torch.nn.BatchNorm1d``.
+    """Batch normalization forward pass, as ``torch.nn.BatchNorm1d``, checked.
 
-    Training: ``x_hat = (x - mean) / sqrt(var + eps)`` with the batch mean and
-    biased batch variance of each feature, ``out = gamma * x_hat + beta``, and
+    Training: :func:`batchnorm_train_forward`, then
     ``new = (1 - momentum) * old + momentum * stat`` for the running mean and
-    the running (unbiased) variance. Not training: the same with the running
-    statistics, which are returned unchanged.
+    the running (unbiased) variance. Not training: the same normalization with
+    the running statistics, which are returned unchanged.
 
     Args:
         x: Input batch.
@@ -76,7 +103,7 @@ def batchnorm_forward(
             feature has no variance, as in torch); ``eps <= 0``; ``momentum``
             outside [0, 1]; a parameter whose shape is not ``(D,)``.
     """
-    x = _float_array("x", x)
+    x = real_array("x", x)
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (N, D), got shape {x.shape}")
     n, d = x.shape
@@ -84,45 +111,30 @@ def batchnorm_forward(
         raise ValueError(f"x must have more than 1 sample per feature in training mode, got N={n}")
     eps = check_positive("eps", eps)
     momentum = check_in_unit_interval("momentum", momentum)
-    gamma = _check_vector("gamma", gamma, d, "x.shape[1]")
-    beta = _check_vector("beta", beta, d, "x.shape[1]")
-    running_mean = _check_vector("running_mean", running_mean, d, "x.shape[1]")
-    running_var = _check_vector("running_var", running_var, d, "x.shape[1]")
-    dtype = np.result_type(x, gamma, beta)
+    gamma = check_vector("gamma", gamma, d, "x.shape[1]")
+    beta = check_vector("beta", beta, d, "x.shape[1]")
+    running_mean = check_vector("running_mean", running_mean, d, "x.shape[1]")
+    running_var = check_vector("running_var", running_var, d, "x.shape[1]")
+    x = x.astype(np.result_type(x, gamma, beta), copy=False)  # float32 stays float32 unless a parameter is wider
 
-    if training:
-        # Two-pass statistics (see regnorm_lab.stats): the mean with a float64
-        # accumulator, because numpy sums axis 0 row by row and a float32 running
-        # sum drifts when the mean is large; then the variance from the centred values.
-        mean = x.mean(axis=0, dtype=np.float64).astype(dtype)
-        x_hat = np.subtract(x, mean, dtype=dtype)  # a fresh array we own: later steps work in place
-        out = np.square(x_hat)  # borrow the output buffer for the squares
-        var = out.mean(axis=0)
-        new_running_mean = (1 - momentum) * running_mean + momentum * mean
-        new_running_var = (1 - momentum) * running_var + momentum * (var * (n / (n - 1)))
-    else:
-        mean, var = running_mean.astype(dtype), running_var.astype(dtype)
-        x_hat = np.subtract(x, mean, dtype=dtype)
-        out = np.empty_like(x_hat)
-        new_running_mean, new_running_var = running_mean.copy(), running_var.copy()
-
-    inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat *= inv_std
-    np.multiply(x_hat, gamma, out=out)
-    out += beta
-    cache = {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma, "training": bool(training)}
+    if not training:
+        mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        x_hat = (x - mean) * inv_std
+        cache = {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma, "training": False}
+        return gamma * x_hat + beta, cache, running_mean.copy(), running_var.copy()
+    out, cache, mean, var = batchnorm_train_forward(x, gamma, beta, eps)
+    cache["training"] = True
+    new_running_mean = (1 - momentum) * running_mean + momentum * mean
+    new_running_var = (1 - momentum) * running_var + momentum * (var * (n / (n - 1)))
     return out, cache, new_running_mean, new_running_var
 
 
 def batchnorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batch normalization backward pass, in the compact closed form.
+    """Batch normalization backward pass (:func:`batchnorm_train_backward`), checked.
 
-    With ``g = dout`` and the cached ``x_hat`` and ``inv_std = 1/sqrt(var + eps)``:
-    ``dbeta = sum_n g``, ``dgamma = sum_n g * x_hat`` and (training mode, where the
-    batch statistics depend on ``x``)
-    ``dx = gamma * inv_std * (g - (dbeta + x_hat * dgamma) / N)``.
-    For an evaluation-mode forward the statistics are constants and
-    ``dx = gamma * inv_std * g``.
+    For an evaluation-mode forward the statistics are constants, and
+    ``dx = gamma * inv_std * dout``.
 
     Args:
         dout: Upstream gradient of the output.
@@ -133,23 +145,17 @@ def batchnorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.nd
 
     Shape:
         dout, dx: ``(N, D)``; dgamma, dbeta: ``(D,)``.
+
+    Raises:
+        ValueError: if ``dout``'s shape is not the forward input's.
     """
     x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
-    dout = _float_array("dout", dout)
+    dout = real_array("dout", dout)
     if dout.shape != x_hat.shape:
         raise ValueError(f"dout must have the shape of the forward input {x_hat.shape}, got {dout.shape}")
-    n = dout.shape[0]
-    dbeta = dout.sum(axis=0)
-    # einsum sums the products without materialising dout * x_hat.
-    dgamma = np.einsum("nd,nd->d", dout, x_hat)
     if not cache.get("training", True):
-        return dout * (gamma * inv_std), dgamma, dbeta
-    # One fresh array, then in-place steps: dx = gamma*inv_std * (dout - (dbeta + x_hat*dgamma)/N).
-    dx = np.multiply(x_hat, dgamma / n)
-    dx += dbeta / n
-    np.subtract(dout, dx, out=dx)
-    dx *= gamma * inv_std
-    return dx, dgamma, dbeta
+        return dout * (gamma * inv_std), np.einsum("nd,nd->d", dout, x_hat), dout.sum(axis=0)
+    return batchnorm_train_backward(dout, cache)
 
 
 class BatchNorm1d(nn.Module):
@@ -223,39 +229,39 @@ class BatchNorm1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise each channel with batch (training) or running (evaluation) statistics."""
+        dims, view = self._check_input(x)
+        if self.training or not self.track_running_stats:
+            mu = x.mean(dim=dims, keepdim=True)
+            x_mu = x - mu
+            var = (x_mu * x_mu).mean(dim=dims, keepdim=True)  # biased, used to normalise
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mu, var, count=x.numel() // self.num_features)
+            x_hat = x_mu * torch.rsqrt(var + self.eps)
+        else:
+            x_hat = (x - self.running_mean.view(view)) * torch.rsqrt(self.running_var.view(view) + self.eps)
+        if self.affine:
+            return x_hat * self.weight.view(view) + self.bias.view(view)
+        return x_hat
+
+    def _check_input(self, x: torch.Tensor) -> tuple[list[int], tuple[int, ...]]:
+        """The dims to reduce over and the view that broadcasts a per-channel vector, after checking ``x``."""
         if x.dim() not in (2, 3):
             raise ValueError(f"x must be 2-D (N, C) or 3-D (N, C, L), got {x.dim()}-D input")
         if x.shape[1] != self.num_features:
             raise ValueError(f"x must have {self.num_features} channels in dim 1, got {x.shape[1]}")
-        dims = [0] if x.dim() == 2 else [0, 2]
-        # Broadcast per-channel vectors over N (and L): (C,) -> (1, C) or (1, C, 1).
-        view = (1, -1) if x.dim() == 2 else (1, -1, 1)
-        use_batch_stats = self.training or not self.track_running_stats
-
-        if use_batch_stats:
-            count = x.numel() // self.num_features
-            if count < 2:
-                raise ValueError("x must have more than 1 value per channel in training mode")
-            mean = x.mean(dim=dims, keepdim=True)
-            centred = x - mean
-            var = (centred * centred).mean(dim=dims, keepdim=True)  # biased, used to normalise
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean.detach().reshape(-1), var.detach().reshape(-1), count)
-            x_hat = centred * torch.rsqrt(var + self.eps)
-        else:
-            x_hat = (x - self.running_mean.view(view)) * torch.rsqrt(self.running_var.view(view) + self.eps)
-
-        if self.affine:
-            x_hat = x_hat * self.weight.view(view) + self.bias.view(view)
-        return x_hat
+        if (self.training or not self.track_running_stats) and x.numel() // self.num_features < 2:
+            raise ValueError("x must have more than 1 value per channel in training mode")
+        # Reduce over N (and L); broadcast per-channel vectors (C,) as (1, C) or (1, C, 1).
+        return ([0], (1, -1)) if x.dim() == 2 else ([0, 2], (1, -1, 1))
 
     @torch.no_grad()
-    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
+    def _update_running_stats(self, mu: torch.Tensor, var: torch.Tensor, count: int) -> None:
         # In place on the buffers, as torch does, so references to them stay valid.
+        mu, var = mu.detach().reshape(-1), var.detach().reshape(-1)
         self.num_batches_tracked += 1
         factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         unbiased = var * (count / (count - 1))
-        self.running_mean.mul_(1 - factor).add_(mean, alpha=factor)
+        self.running_mean.mul_(1 - factor).add_(mu, alpha=factor)
         self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
 
     def extra_repr(self) -> str:

@@ -18,10 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_positive
-from .batch_norm import _check_vector, _float_array
+from ._validation import check_positive, check_vector, real_array
+from .stats import stable_mean
 
 __all__ = [
+    "normalize_last_axis",
+    "layernorm_core_forward",
+    "layernorm_core_backward",
+    "instancenorm_core",
+    "groupnorm_core",
     "layernorm_forward",
     "layernorm_backward",
     "instancenorm_forward",
@@ -31,36 +36,84 @@ __all__ = [
 ]
 
 
-def _normalize_rows(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(x_hat, inv_std)`` normalising each row of ``x`` over its last axis.
-
-    Every norm in this module normalises over trailing axes, so callers reshape
-    to rows first. Two passes as in :mod:`regnorm_lab.stats`: the mean (with a
-    float64 accumulator for narrow floats: the float32 row sums of values near
-    1e4 would be off by about one float32 spacing of the data), then the
-    variance from the centred values, where float32 is accurate. ``inv_std``
-    has shape ``(..., 1)`` so that it broadcasts against ``x``.
+def normalize_last_axis(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x_hat = (x - mu) / sqrt(var + eps)``, mean and biased variance over the last axis: ``(x_hat, inv_std)``.
 
     Shape:
         x, x_hat: ``(..., m)``; inv_std: ``(..., 1)``.
     """
-    acc = np.float64 if x.dtype.itemsize < 8 else None
-    mean = x.mean(axis=-1, keepdims=True, dtype=acc).astype(x.dtype, copy=False)
-    x_hat = np.subtract(x, mean)  # fresh array we own, normalised in place below
-    # einsum sums the squares row by row without materialising x_hat**2.
-    var = np.einsum("...m,...m->...", x_hat, x_hat)[..., None] / x.shape[-1]
+    m = x.shape[-1]
+    mu = stable_mean(x, axis=-1, keepdims=True)
+    x_mu = x - mu
+    var = np.einsum("...m,...m->...", x_mu, x_mu)[..., None] / m  # mean of x_mu**2 over the last axis
     inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat *= inv_std
-    return x_hat, inv_std
+    return x_mu * inv_std, inv_std
+
+
+def layernorm_core_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float
+) -> tuple[np.ndarray, dict]:
+    """Layer norm: each row normalised over its D features, then ``gamma * x_hat + beta``: ``(out, cache)``.
+
+    Shape:
+        x, out: ``(N, D)`` (or ``(..., D)``); gamma, beta: ``(D,)``.
+    """
+    x_hat, inv_std = normalize_last_axis(x, eps)
+    out = gamma * x_hat + beta
+    return out, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
+
+
+def layernorm_core_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of layer norm, in the compact closed form (means over each row's D features).
+
+    Shape:
+        dout, dx: ``(N, D)``; dgamma, dbeta: ``(D,)``.
+    """
+    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
+    D = dout.shape[-1]
+    dbeta = dout.sum(axis=0)
+    dgamma = np.einsum("nd,nd->d", dout, x_hat)  # sum over rows of dout * x_hat
+    g = dout * gamma  # dL/dx_hat
+    mean_g = g.mean(axis=-1, keepdims=True)
+    mean_gx = np.einsum("nd,nd->n", g, x_hat)[:, None] / D  # mean of g * x_hat per row
+    # dx = inv_std * (g - mean_g - x_hat * mean_gx), built in place (no extra (N, D) copies)
+    dx = g - mean_g
+    dx -= x_hat * mean_gx
+    dx *= inv_std
+    return dx, dgamma, dbeta
+
+
+def instancenorm_core(x: np.ndarray, eps: float) -> np.ndarray:
+    """Instance norm: each ``(n, c)`` plane normalised over its spatial positions.
+
+    Shape:
+        x, out: ``(N, C, H, W)`` (or ``(N, C, *spatial)``).
+    """
+    N, C = x.shape[:2]
+    x_hat, _ = normalize_last_axis(x.reshape(N, C, -1), eps)  # one row per plane
+    return x_hat.reshape(x.shape)
+
+
+def groupnorm_core(x: np.ndarray, G: int, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    """Group norm: each sample's ``G`` groups of ``C / G`` channels normalised over channels and positions.
+
+    Shape:
+        x, out: ``(N, C, H, W)`` (or ``(N, C, *spatial)``); gamma, beta: ``(C,)``.
+    """
+    N, C = x.shape[:2]
+    x_hat, _ = normalize_last_axis(x.reshape(N, G, -1), eps)  # one row per (sample, group)
+    x_hat = x_hat.reshape(x.shape)
+    per_channel = (1, C) + (1,) * (x.ndim - 2)  # broadcast (C,) over N and the positions
+    return gamma.reshape(per_channel) * x_hat + beta.reshape(per_channel)
+
+
+# --------------------------------------------------------------------------- the checked functions (ps05)
 
 
 def layernorm_forward(
     x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> tuple[np.ndarray, dict]:
-    """Layer normalization forward pass, as ``F.layer_norm(x, (D,), gamma, beta, eps)``.
-
-    Each row (sample) is normalised over its ``D`` features with its own mean and
-    biased variance, then scaled by ``gamma`` and shifted by ``beta`` per feature.
+    """Layer normalization forward pass (:func:`layernorm_core_forward`), checked, as ``F.layer_norm(x, (D,), ...)``.
 
     Args:
         x: Input; leading dimensions beyond ``N`` are allowed and treated as more rows.
@@ -78,28 +131,19 @@ def layernorm_forward(
         ValueError: ``x`` with no feature axis, ``gamma``/``beta`` not ``(D,)``,
             ``eps <= 0``.
     """
-    x = _float_array("x", x)
+    x = real_array("x", x)
     if x.ndim < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last (feature) axis, got shape {x.shape}")
     eps = check_positive("eps", eps)
     d = x.shape[-1]
-    gamma = _check_vector("gamma", gamma, d, "x.shape[-1]")
-    beta = _check_vector("beta", beta, d, "x.shape[-1]")
+    gamma = check_vector("gamma", gamma, d, "x.shape[-1]")
+    beta = check_vector("beta", beta, d, "x.shape[-1]")
     x = x.astype(np.result_type(x, gamma, beta), copy=False)
-
-    x_hat, inv_std = _normalize_rows(x, eps)
-    out = x_hat * gamma
-    out += beta
-    return out, {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma}
+    return layernorm_core_forward(x, gamma, beta, eps)
 
 
 def layernorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Layer normalization backward pass, in the compact closed form.
-
-    With ``g = dout * gamma`` (the gradient with respect to ``x_hat``) and the
-    means taken over the ``D`` features of each row:
-    ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))``;
-    ``dgamma`` and ``dbeta`` sum ``dout * x_hat`` and ``dout`` over the rows.
+    """Layer normalization backward pass (:func:`layernorm_core_backward`), checked.
 
     Args:
         dout: Upstream gradient of the output.
@@ -110,29 +154,24 @@ def layernorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.nd
 
     Shape:
         dout, dx: ``(N, D)`` (or ``(..., D)``); dgamma, dbeta: ``(D,)``.
+
+    Raises:
+        ValueError: if ``dout``'s shape is not the forward input's.
     """
-    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
-    dout = _float_array("dout", dout)
+    x_hat = cache["x_hat"]
+    dout = real_array("dout", dout)
     if dout.shape != x_hat.shape:
         raise ValueError(f"dout must have the shape of the forward input {x_hat.shape}, got {dout.shape}")
-    rows = dout.reshape(-1, dout.shape[-1])
-    dbeta = rows.sum(axis=0)
-    dgamma = np.einsum("nd,nd->d", rows, x_hat.reshape(rows.shape))
-
-    g = dout * gamma  # gradient with respect to x_hat; a fresh array that becomes dx in place
-    mean_g = g.mean(axis=-1, keepdims=True)
-    mean_gx = np.einsum("...d,...d->...", g, x_hat)[..., None] / g.shape[-1]
-    correction = np.multiply(x_hat, mean_gx)
-    correction += mean_g
-    g -= correction
-    g *= inv_std
-    return g, dgamma, dbeta
+    d = dout.shape[-1]
+    rows = {**cache, "x_hat": x_hat.reshape(-1, d), "inv_std": cache["inv_std"].reshape(-1, 1)}
+    dx, dgamma, dbeta = layernorm_core_backward(dout.reshape(-1, d), rows)  # (..., D) as rows
+    return dx.reshape(dout.shape), dgamma, dbeta
 
 
 def instancenorm_forward(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Instance normalization, as ``F.instance_norm(x, eps=eps)`` (no affine, no running stats).
+    """Instance normalization (:func:`instancenorm_core`), checked, as ``F.instance_norm(x, eps=eps)``.
 
-    Each ``(sample, channel)`` plane is normalised over its spatial positions.
+    No affine parameters and no running statistics.
 
     Args:
         x: Input images (or any ``(N, C, *spatial)`` array).
@@ -147,23 +186,20 @@ def instancenorm_forward(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     Raises:
         ValueError: ``x`` with fewer than 3 dimensions, ``eps <= 0``.
     """
-    x = _float_array("x", x)
+    x = real_array("x", x)
     if x.ndim < 3:
         raise ValueError(f"x must be (N, C, H, W) (at least 3-D), got shape {x.shape}")
     eps = check_positive("eps", eps)
-    # (N, C, *S) -> (N, C, prod(S)): one row per (sample, channel) plane.
-    x_hat, _ = _normalize_rows(x.reshape(x.shape[0], x.shape[1], -1), eps)
-    return x_hat.reshape(x.shape)
+    return instancenorm_core(x, eps)
 
 
 def groupnorm_forward(
     x: np.ndarray, num_groups: int, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
 ) -> np.ndarray:
-    """Group normalization, as ``F.group_norm(x, num_groups, gamma, beta, eps)``.
+    """Group normalization (:func:`groupnorm_core`), checked, as ``F.group_norm(x, num_groups, gamma, beta, eps)``.
 
-    The ``C`` channels of each sample are split into ``num_groups`` consecutive
-    groups; each group is normalised over its channels and positions together,
-    then every channel is scaled and shifted by its own ``gamma`` and ``beta``.
+    ``G = 1`` is layer norm over ``(C, H, W)``, ``G = C`` instance norm with a
+    per-channel scale and shift.
 
     Args:
         x: Input images (or any ``(N, C, *spatial)`` array).
@@ -183,28 +219,20 @@ def groupnorm_forward(
             positive integer or not dividing ``C``; ``gamma``/``beta`` not ``(C,)``;
             ``eps <= 0``.
     """
-    x = _float_array("x", x)
+    x = real_array("x", x)
     if x.ndim < 2:
         raise ValueError(f"x must be (N, C, H, W) (at least 2-D), got shape {x.shape}")
-    n, c = x.shape[:2]
+    c = x.shape[1]
     if isinstance(num_groups, bool) or int(num_groups) != num_groups or num_groups < 1:
         raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
     num_groups = int(num_groups)
     if c % num_groups != 0:
         raise ValueError(f"num_groups must divide the number of channels C={c}, got {num_groups}")
     eps = check_positive("eps", eps)
-    gamma = _check_vector("gamma", gamma, c, "x.shape[1]")
-    beta = _check_vector("beta", beta, c, "x.shape[1]")
+    gamma = check_vector("gamma", gamma, c, "x.shape[1]")
+    beta = check_vector("beta", beta, c, "x.shape[1]")
     x = x.astype(np.result_type(x, gamma, beta), copy=False)
-
-    # (N, C, *S) -> (N, G, C/G * prod(S)): one row per (sample, group).
-    grouped = x.reshape(n, num_groups, -1)
-    x_hat, _ = _normalize_rows(grouped, eps)
-    x_hat = x_hat.reshape(x.shape)
-    per_channel = (1, c) + (1,) * (x.ndim - 2)  # broadcast (C,) over N and the positions
-    out = x_hat * gamma.reshape(per_channel)
-    out += beta.reshape(per_channel)
-    return out
+    return groupnorm_core(x, num_groups, gamma, beta, eps)
 
 
 def _low_precision(x: torch.Tensor) -> bool:

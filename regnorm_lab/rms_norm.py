@@ -1,4 +1,4 @@
-"""RMS normalization: torch composite reference and module (ps07), numpy forward/backward for the book.
+"""RMS normalization: numpy forward/backward for the book, torch composite reference and module (ps07).
 
 RMS norm (Zhang and Sennrich, 2019) drops layer norm's centring: each sample
 is divided by the root mean square of its features, ``x / sqrt(mean(x**2) + eps)``,
@@ -13,10 +13,43 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_positive
-from .batch_norm import _check_vector, _float_array
+from ._validation import check_positive, check_vector, real_array
 
-__all__ = ["rms_norm", "RMSNorm", "rmsnorm_forward", "rmsnorm_backward"]
+__all__ = [
+    "rmsnorm_core_forward",
+    "rmsnorm_core_backward",
+    "rmsnorm_forward",
+    "rmsnorm_backward",
+    "rms_norm",
+    "RMSNorm",
+]
+
+
+def rmsnorm_core_forward(x: np.ndarray, gamma: np.ndarray, eps: float) -> tuple[np.ndarray, dict]:
+    """RMS norm: ``out = gamma * x / sqrt(mean(x**2) + eps)`` over each row's D features: ``(out, cache)``.
+
+    Shape:
+        x, out: ``(N, D)`` (or ``(..., D)``); gamma: ``(D,)``.
+    """
+    ms = np.mean(x**2, axis=-1, keepdims=True)  # no centring: no large offset, no cancellation
+    inv_rms = 1.0 / np.sqrt(ms + eps)
+    x_hat = x * inv_rms
+    return gamma * x_hat, {"x_hat": x_hat, "inv_rms": inv_rms, "gamma": gamma}
+
+
+def rmsnorm_core_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of RMS norm: ``dx = inv_rms * (g - x_hat * mean(g * x_hat))`` with ``g = gamma * dout``.
+
+    Shape:
+        dout, dx: ``(N, D)``; dgamma: ``(D,)``.
+    """
+    x_hat, inv_rms, gamma = cache["x_hat"], cache["inv_rms"], cache["gamma"]
+    D = dout.shape[-1]
+    dgamma = np.einsum("nd,nd->d", dout, x_hat)  # sum over rows of dout * x_hat
+    g = dout * gamma  # dL/dx_hat
+    mean_gx = np.einsum("nd,nd->n", g, x_hat)[:, None] / D  # mean of g * x_hat per row
+    dx = inv_rms * (g - x_hat * mean_gx)
+    return dx, dgamma
 
 
 def _rms_norm_dims(x: torch.Tensor, ndim: int, weight: torch.Tensor | None, eps: float | None) -> torch.Tensor:
@@ -114,7 +147,7 @@ class RMSNorm(nn.Module):
 
 
 def rmsnorm_forward(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, dict]:
-    """RMS norm forward pass in numpy: ``out = gamma * x / sqrt(mean(x**2) + eps)`` per row.
+    """RMS norm forward pass in numpy (:func:`rmsnorm_core_forward`), checked.
 
     Args:
         x: Input; each row (last axis) is normalised.
@@ -130,24 +163,17 @@ def rmsnorm_forward(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-6) -> tupl
     Raises:
         ValueError: ``x`` with no feature axis, ``gamma`` not ``(D,)``, ``eps <= 0``.
     """
-    x = _float_array("x", x)
+    x = real_array("x", x)
     if x.ndim < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last (feature) axis, got shape {x.shape}")
     eps = check_positive("eps", eps)
-    gamma = _check_vector("gamma", gamma, x.shape[-1], "x.shape[-1]")
+    gamma = check_vector("gamma", gamma, x.shape[-1], "x.shape[-1]")
     x = x.astype(np.result_type(x, gamma), copy=False)
-    # No centring: the mean square is accumulated directly (the values are not
-    # offset by a mean, so there is no cancellation to avoid).
-    inv_rms = 1.0 / np.sqrt(np.square(x).mean(axis=-1, keepdims=True) + eps)
-    x_hat = x * inv_rms
-    return x_hat * gamma, {"x_hat": x_hat, "inv_rms": inv_rms, "gamma": gamma}
+    return rmsnorm_core_forward(x, gamma, eps)
 
 
 def rmsnorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndarray]:
-    """RMS norm backward pass: ``(dx, dgamma)``.
-
-    With ``g = dout * gamma`` and the mean over the features of each row:
-    ``dx = inv_rms * (g - x_hat * mean(g * x_hat))``, ``dgamma = sum over rows of dout * x_hat``.
+    """RMS norm backward pass (:func:`rmsnorm_core_backward`), checked: ``(dx, dgamma)``.
 
     Args:
         dout: Upstream gradient of the output.
@@ -159,14 +185,11 @@ def rmsnorm_backward(dout: np.ndarray, cache: dict) -> tuple[np.ndarray, np.ndar
     Shape:
         dout, dx: ``(N, D)`` (or ``(..., D)``); dgamma: ``(D,)``.
     """
-    x_hat, inv_rms, gamma = cache["x_hat"], cache["inv_rms"], cache["gamma"]
-    dout = _float_array("dout", dout)
+    x_hat = cache["x_hat"]
+    dout = real_array("dout", dout)
     if dout.shape != x_hat.shape:
         raise ValueError(f"dout must have the shape of the forward input {x_hat.shape}, got {dout.shape}")
     d = dout.shape[-1]
-    dgamma = np.einsum("nd,nd->d", dout.reshape(-1, d), x_hat.reshape(-1, d))
-    g = dout * gamma  # fresh array we own: becomes dx in place
-    mean_gx = np.einsum("...d,...d->...", g, x_hat)[..., None] / d
-    g -= x_hat * mean_gx
-    g *= inv_rms
-    return g, dgamma
+    rows = {**cache, "x_hat": x_hat.reshape(-1, d), "inv_rms": cache["inv_rms"].reshape(-1, 1)}
+    dx, dgamma = rmsnorm_core_backward(dout.reshape(-1, d), rows)  # (..., D) as rows
+    return dx.reshape(dout.shape), dgamma

@@ -23,9 +23,24 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mean_var"]
+__all__ = ["stable_mean", "mean_var"]
 
 Axis = int | tuple[int, ...] | None
+
+
+def stable_mean(x: np.ndarray, axis: Axis = None, keepdims: bool = False) -> np.ndarray:
+    """The mean along ``axis``, accumulated in float64 and returned in ``x``'s float dtype.
+
+    numpy sums a non-contiguous axis row by row (no pairwise summation), so a
+    float32 running sum drifts; one float64-accumulated pass removes that (see
+    the module docstring).
+
+    Shape:
+        x: any shape ``S``; returns ``S`` without ``axis`` (length 1 with ``keepdims``).
+    """
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return np.asarray(np.mean(x, axis=axis, keepdims=keepdims, dtype=np.float64)).astype(dtype, copy=False)
 
 
 def mean_var(

@@ -37,12 +37,30 @@ from ._validation import check_nonnegative
 __all__ = [
     "AdamState",
     "adam_init",
+    "adam_direction",
     "adam_l2_step",
     "adamw_step",
     "sgd_l2_step",
     "sgd_weight_decay_step",
     "adam_trajectory",
 ]
+
+
+def adam_direction(
+    grad: np.ndarray, state: AdamState, beta1: float, beta2: float, eps: float
+) -> tuple[np.ndarray, AdamState]:
+    """Adam's step direction ``m_hat / (sqrt(v_hat) + eps)`` for ``grad``, and the new state.
+
+    Shape:
+        grad, the direction and the state's moments: the shape of the weights.
+    """
+    step = state.step + 1
+    m = beta1 * state.exp_avg + (1.0 - beta1) * grad
+    v = beta2 * state.exp_avg_sq + (1.0 - beta2) * grad * grad
+    # Bias corrections: m and v start at 0, so early averages are too small by these factors.
+    m_hat = m / (1.0 - beta1**step)
+    v_hat = v / (1.0 - beta2**step)
+    return m_hat / (np.sqrt(v_hat) + eps), AdamState(step, m, v)
 
 
 class AdamState(NamedTuple):
@@ -72,6 +90,9 @@ def adam_init(w: np.ndarray) -> AdamState:
     return AdamState(0, np.zeros_like(w), np.zeros_like(w))
 
 
+# --------------------------------------------------------------------------- the checked steps
+
+
 def _check_common(w: np.ndarray, grad: np.ndarray, lr: float) -> tuple[np.ndarray, np.ndarray, float]:
     w = np.asarray(w, dtype=np.float64)
     grad = np.asarray(grad, dtype=np.float64)
@@ -80,10 +101,10 @@ def _check_common(w: np.ndarray, grad: np.ndarray, lr: float) -> tuple[np.ndarra
     return w, grad, check_nonnegative("lr", lr)
 
 
-def _adam_direction(
+def _checked_adam_direction(
     grad: np.ndarray, state: AdamState | None, betas: tuple[float, float], eps: float
 ) -> tuple[np.ndarray, AdamState]:
-    """Adam's step direction ``m_hat / (sqrt(v_hat) + eps)`` for ``grad``, and the new state."""
+    """:func:`adam_direction` after checking ``betas``, ``eps`` and the state's shape (None: a fresh state)."""
     beta1, beta2 = (float(b) for b in betas)
     for name, b in (("betas[0]", beta1), ("betas[1]", beta2)):
         if not 0.0 <= b < 1.0:
@@ -93,13 +114,7 @@ def _adam_direction(
         state = adam_init(grad)
     if np.shape(state.exp_avg) != grad.shape or np.shape(state.exp_avg_sq) != grad.shape:
         raise ValueError(f"state moments must have the shape of w {grad.shape}")
-    step = state.step + 1
-    m = beta1 * state.exp_avg + (1.0 - beta1) * grad
-    v = beta2 * state.exp_avg_sq + (1.0 - beta2) * grad * grad
-    # Bias corrections: m and v start at 0, so early averages are too small by these factors.
-    m_hat = m / (1.0 - beta1**step)
-    v_hat = v / (1.0 - beta2**step)
-    return m_hat / (np.sqrt(v_hat) + eps), AdamState(step, m, v)
+    return adam_direction(grad, state, beta1, beta2, eps)
 
 
 def adam_l2_step(
@@ -139,7 +154,7 @@ def adam_l2_step(
     """
     w, grad, lr = _check_common(w, grad, lr)
     lam = check_nonnegative("lam", lam)
-    direction, new_state = _adam_direction(grad + 2.0 * lam * w, state, betas, eps)
+    direction, new_state = _checked_adam_direction(grad + 2.0 * lam * w, state, betas, eps)
     return w - lr * direction, new_state
 
 
@@ -179,7 +194,7 @@ def adamw_step(
     """
     w, grad, lr = _check_common(w, grad, lr)
     weight_decay = check_nonnegative("weight_decay", weight_decay)
-    direction, new_state = _adam_direction(grad, state, betas, eps)
+    direction, new_state = _checked_adam_direction(grad, state, betas, eps)
     # torch applies the decay first (w *= 1 - lr * wd), then the Adam step; the
     # direction does not depend on w, so this is the same as w - lr*wd*w - lr*direction.
     return w * (1.0 - lr * weight_decay) - lr * direction, new_state
