@@ -23,12 +23,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import regnorm_lab, torch, nbgrader, jupyter_book"
 	touch $(STAMP)
 
-# Debian packages the browser test (and the PostgreSQL gradebook test) need.
+# Debian packages the browser test, the PostgreSQL gradebook test and the grading sandbox
+# (bubblewrap; prlimit and setpriv from util-linux) need.
 system-deps:
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	need=""; \
 	[ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	command -v pg_ctlcluster >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v bwrap >/dev/null 2>&1 || need="$$need bubblewrap"; \
+	command -v setpriv >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1 || need="$$need util-linux"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing Debian packages:$$need"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; \

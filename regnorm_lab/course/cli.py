@@ -76,7 +76,8 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 
 def _cmd_autograde(args: argparse.Namespace) -> int:
-    statuses = pipeline.autograde(args.course, args.assignment, force=args.force, timeout=args.timeout, progress=True)
+    statuses = pipeline.autograde(args.course, args.assignment, force=args.force, timeout=args.timeout, progress=True,
+                                  sandbox=False if args.no_sandbox else None)
     counts: dict[str, int] = {}
     for st in statuses:
         counts[st.status] = counts.get(st.status, 0) + 1
@@ -107,7 +108,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
               'in a notebook (Colab, JupyterHub):      %pip install "regnorm-lab[student]"\n'
               "then run validate again.", file=sys.stderr)
         return 2
-    ok, report = pipeline.validate(args.notebook, args.course)
+    ok, report = pipeline.validate(args.notebook, args.course, sandbox=args.sandbox)
     print(report)
     return 0 if ok else 1
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--force", action="store_true", help="regrade submissions that were autograded before")
     p.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the course config, 60)")
+    p.add_argument("--no-sandbox", action="store_true", help="grade WITHOUT the kernel sandbox (warned about, recorded in the status report and the export)")
     p.set_defaults(func=_cmd_autograde)
 
     p = sub.add_parser("feedback", help="generate HTML feedback in feedback/ (hidden tests stay hidden)")
@@ -156,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="run a notebook's tests as nbgrader validate does (exit 1 on failure)")
     p.add_argument("notebook")
+    p.add_argument("--sandbox", action="store_true", help="run the notebook in the grading sandbox (bubblewrap), e.g. a notebook you do not trust")
     p.set_defaults(func=_cmd_validate)
 
     for add in _EXTRA:
