@@ -63,3 +63,18 @@ c.GenerateFeedback.preprocessors = [
     "regnorm_lab.course.preprocessors.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Due dates and late work (regnorm_lab/course/late.py). One date per assignment, in
+# DueDates.timezone; `collect` writes each submission's time from the LMS download
+# (Canvas's LATE marker and zip times, Moodle's worksheet) and puts the date in the
+# gradebook, where AssignLatePenalties (in the autograde pipeline above) finds it.
+# The policy: 10% of the score per started day late after 15 minutes' grace; nbgrader's
+# own alternative is "nbgrader.plugins.LateSubmissionPlugin" with penalty_method "zero".
+c.DueDates.timezone = "UTC"
+c.DueDates.dates = {
+    # "ps01_penalties": "2026-10-02 23:59",
+}
+c.AssignLatePenalties.plugin_class = "regnorm_lab.course.late.PerDayPenalty"
+c.PerDayPenalty.percent_per_day = 10.0
+c.PerDayPenalty.grace_minutes = 15.0
+c.PerDayPenalty.max_percent = 100.0

@@ -11,6 +11,9 @@
   test, a late resubmission, an appeal) and regenerates their feedback. nbgrader
   keeps the hand-given scores across a regrade and flags them for review.
 
+A hand-given score on a late submission recomputes its late penalty with the
+course's plugin, as autograding does.
+
 nbgrader's own formgrader (``jupyter lab`` -> Nbgrader -> Manual Grading) writes the
 same fields, so both ways can be mixed.
 """
@@ -50,11 +53,32 @@ def _gradebook(course_root: str | os.PathLike[str]):
     return Gradebook(str(cfg.CourseDirectory.db_url), str(cfg.CourseDirectory.course_id))
 
 
+def _comment_of(gb, g):
+    """The comment record that carries a cell's hand-written comment, and the prefix marking it.
+
+    nbgrader keeps comments only for answer (and task) cells. A test cell's comment goes
+    to its function's answer cell (``test_l2_penalty_x`` -> ``l2_penalty``), marked
+    ``[test_l2_penalty_x]``, so the student reads it next to their code in the feedback.
+    """
+    from nbgrader.api import MissingEntry
+
+    nb = g.notebook
+    try:
+        return gb.find_comment(g.name, nb.name, nb.assignment.name, nb.student.id), ""
+    except MissingEntry:
+        pass
+    owners = sorted((c for c in nb.comments if g.name.startswith(f"test_{c.name}_")), key=lambda c: -len(c.name))
+    return (owners[0], f"[{g.name}] ") if owners else (None, "")
+
+
 def _cell_grade(gb, g) -> CellGrade:
     nb = g.notebook
-    comment = gb.find_comment(g.name, nb.name, nb.assignment.name, nb.student.id)
+    comment, prefix = _comment_of(gb, g)
+    text = (comment.manual_comment or "") if comment is not None else ""
+    if prefix:
+        text = text if text.startswith(prefix) else ""
     return CellGrade(nb.student.id, nb.name, g.name, g.auto_score, g.manual_score, float(g.max_score),
-                     bool(g.needs_manual_grade), comment.manual_comment or "")
+                     bool(g.needs_manual_grade), text)
 
 
 def pending(course_root: str | os.PathLike[str], assignment: str) -> list[CellGrade]:
@@ -88,7 +112,26 @@ def _find(gb, assignment: str, student: str, cell: str, notebook: str | None):
     cells = {g.name: g for g in notebooks[name].grades}
     if cell not in cells:
         raise ValueError(f"cell {cell!r} is no graded cell of {name} (cells: {', '.join(sorted(cells))})")
-    return cells[cell], gb.find_comment(cell, name, assignment, student)
+    return cells[cell]
+
+
+def _repenalize(course_root: str | os.PathLike[str], gb, nb) -> None:
+    """Recompute a late notebook's penalty from its new score, as autograding would (nbgrader
+    computes it only while autograding, so a hand-given score would keep a stale penalty)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from . import pipeline
+
+    gb.db.commit()  # the notebook's score is a SQL sum: read it after the new grade is stored
+    seconds = nb.assignment.total_seconds_late
+    if not seconds:
+        return
+    assigner = AssignLatePenalties(config=pipeline.load_config(pathlib.Path(course_root).resolve()))
+    assigner.init_plugin()
+    penalty = assigner.plugin_inst.late_submission_penalty(nb.student.id, nb.score, seconds)
+    # clipped to [0, score] as nbgrader's AssignLatePenalties does
+    nb.late_submission_penalty = None if penalty is None else min(max(float(penalty), 0.0), float(nb.score))
+    gb.db.commit()
 
 
 def set_score(
@@ -101,15 +144,18 @@ def set_score(
         ValueError: unknown student/cell/notebook, or ``score`` outside ``[0, max]``.
     """
     with _gradebook(course_root) as gb:
-        grade, com = _find(gb, assignment, student, cell, notebook)
+        grade = _find(gb, assignment, student, cell, notebook)
         if not 0 <= score <= float(grade.max_score):
             raise ValueError(f"score must be between 0 and {float(grade.max_score):g} (the cell's points), got {score:g}")
         before = _cell_grade(gb, grade)
         grade.manual_score = float(score)
         grade.needs_manual_grade = False
         if comment is not None:
-            com.manual_comment = comment
-        gb.db.commit()
+            com, prefix = _comment_of(gb, grade)
+            if com is None:
+                raise ValueError(f"comment: cell {cell!r} has no answer cell to attach a comment to; leave --comment out")
+            com.manual_comment = prefix + comment
+        _repenalize(course_root, gb, grade.notebook)
         return before, _cell_grade(gb, grade)
 
 
@@ -120,13 +166,15 @@ def clear_override(course_root: str | os.PathLike[str], assignment: str, student
         ValueError: unknown student/cell, or a cell without an autograder score (a written answer).
     """
     with _gradebook(course_root) as gb:
-        grade, com = _find(gb, assignment, student, cell, notebook)
+        grade = _find(gb, assignment, student, cell, notebook)
         if grade.auto_score is None:
             raise ValueError(f"cell {cell!r} has no autograder score to fall back on: set a score with `manual` instead")
         grade.manual_score = None
         grade.needs_manual_grade = False
-        com.manual_comment = None
-        gb.db.commit()
+        com, prefix = _comment_of(gb, grade)
+        if com is not None and (com.manual_comment or "").startswith(prefix):
+            com.manual_comment = None
+        _repenalize(course_root, gb, grade.notebook)
         return _cell_grade(gb, grade)
 
 
