@@ -23,7 +23,11 @@ from ..feature_scaling import z_score
 from .datasets import make_classification_task
 from .experiments_norm import TrainingProbe, make_deep_mlp, probe_training
 
-__all__ = ["MODELS", "IcsStudy", "ics_study", "summarise_probe", "median_band", "paired_scatter"]
+__all__ = ["BOOK_DRAWS", "BOOK_SEEDS", "MODELS", "IcsStudy", "ics_study", "summarise_probe", "median_band", "paired_scatter"]
+
+#: The design chapter 10 runs (and chapter 13 cites): data draws and training seeds per draw.
+BOOK_DRAWS: tuple[int, ...] = (0, 1, 2, 3, 4)
+BOOK_SEEDS: tuple[int, ...] = (0, 1)
 
 #: The three networks of the chapter: display name -> ``make_deep_mlp``'s ``norm``.
 MODELS: dict[str, str] = {"plain": "none", "BN": "batch", "noisy BN": "noisy_batch"}
@@ -68,8 +72,8 @@ def summarise_probe(probe: TrainingProbe, window: int = 50) -> dict[str, float]:
 
 
 def ics_study(
-    draws: Sequence[int] = (0, 1, 2, 3, 4),
-    seeds: Sequence[int] = (0, 1),
+    draws: Sequence[int] = BOOK_DRAWS,
+    seeds: Sequence[int] = BOOK_SEEDS,
     *,
     lr: float = 0.3,
     steps: int = 300,
