@@ -78,3 +78,19 @@ c.AssignLatePenalties.plugin_class = "regnorm_lab.course.late.PerDayPenalty"
 c.PerDayPenalty.percent_per_day = 10.0
 c.PerDayPenalty.grace_minutes = 15.0
 c.PerDayPenalty.max_percent = 100.0
+
+# Every kernel that runs student code runs in a bubblewrap sandbox (regnorm_lab/course/
+# sandbox.py): no network, the course folder not mounted, a private copy of the
+# submission, an unprivileged uid, and these limits (the defaults, written out so that
+# they are easy to change). `--no-sandbox` or enabled = False grades without it (warned,
+# and recorded in the status report and the export).
+c.Sandbox.enabled = True
+c.Sandbox.memory_mb = 2048  # address space per kernel process (RLIMIT_AS)
+c.Sandbox.cpu_seconds = 600  # CPU time per kernel process (RLIMIT_CPU)
+c.Sandbox.processes = 256  # processes and threads (RLIMIT_NPROC)
+c.Sandbox.file_size_mb = 64  # largest file written (RLIMIT_FSIZE)
+c.Sandbox.tmp_size_mb = 256  # the scratch /tmp
+c.Sandbox.wall_seconds = 900  # wall clock per notebook: the kernel is killed after it
+# Off while test cells import regnorm_lab.grading; on once every assignment uses the probe
+# (then only regnorm_lab.course.probe is importable in the kernel, not the reference).
+c.Sandbox.hide_reference = False
