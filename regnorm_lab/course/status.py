@@ -9,6 +9,10 @@ Columns: ``student_id, status, score, max_score, detail``. ``status`` is one of
 - ``kernel_died``: the kernel died (``os._exit``, a crash): not graded, score 0;
 - ``error``: nbgrader failed for another reason (``detail`` says which): score 0.
 
+``detail`` also carries the flags for a human (:mod:`.flags`): after ``sandbox:``,
+what the kernel sandbox denied or which limit a notebook hit (a flag never changes a
+score), and ``UNSANDBOXED`` on every row graded with ``--no-sandbox``.
+
 Only ``graded`` and ``timeout`` scores come from running the tests; the others are
 zeros recorded so that the gradebook stays consistent, and this file (and the
 ``status`` column of the export) tells them apart from a real 0.
