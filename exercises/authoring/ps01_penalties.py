@@ -7,8 +7,9 @@ doing the work). The tests in ``tests/course/`` plant these as submissions.
 """
 
 from regnorm_lab.booktools import book_url
-from regnorm_lab.course.authoring import answer, markdown, setup, test
+from regnorm_lab.course.authoring import answer, markdown, probe_setup, probe_test
 
+A = "ps01_penalties"
 BOOK = book_url("01_penalties.md")  # the address comes from _config.yml (repository.url)
 
 CELLS = [
@@ -43,7 +44,7 @@ CELLS = [
         run when your work is graded. Run **Kernel → Restart & Run All** before you
         submit.
     """),
-    setup(),
+    probe_setup(A),
     markdown("""
         ## 1. `l1_penalty(w, lam)`
 
@@ -58,31 +59,9 @@ CELLS = [
             return float(lam * np.sum(np.abs(np.asarray(w, dtype=np.float64))))
             ### END SOLUTION
     '''),
-    test("test_l1_penalty_forward", "l1_penalty returns lam * sum(|w|) as a float", 2, '''
-        value = l1_penalty(np.array([[1.0, -2.0], [0.5, 0.0]]), 0.1)
-        G.check_float(value, "l1_penalty([[1, -2], [0.5, 0]], 0.1)")
-        G.check_close(value, 0.35, "l1_penalty([[1, -2], [0.5, 0]], 0.1)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(101)
-        for _shape in [(), (7,), (3, 4), (2, 3, 5)]:
-            for _dtype in (np.float64, np.float32):
-                _w = _rng.standard_normal(_shape).astype(_dtype)
-                _lam = float(_rng.uniform(0.0, 2.0))
-                G.check_float(l1_penalty(_w.copy(), _lam), f"l1_penalty on a {_dtype.__name__} array of shape {_shape}")
-                G.check_close(l1_penalty(_w.copy(), _lam), G.reference("l1_penalty")(_w.copy(), _lam), f"l1_penalty on a {_dtype.__name__} array of shape {_shape}", rtol=1e-6 if _dtype is np.float64 else 1e-4)
-        G.check_close(l1_penalty(np.zeros((3, 3)), 5.0), 0.0, "l1_penalty of all-zero weights")
-        G.check_close(l1_penalty(np.ones(4), 0.0), 0.0, "l1_penalty with lam=0")
-        ### END HIDDEN TESTS
-    ''', function="l1_penalty"),
-    test("test_l1_penalty_errors", "l1_penalty rejects a negative lam with a ValueError naming lam", 1, '''
-        G.assert_raises_value_error(l1_penalty, np.ones(3), -0.1, arg="lam", what="l1_penalty(w, lam=-0.1)")
-        ### BEGIN HIDDEN TESTS
-        G.assert_raises_value_error(l1_penalty, np.ones((2, 2)), -1e-9, arg="lam", what="l1_penalty with a tiny negative lam")
-        ### END HIDDEN TESTS
-    ''', function="l1_penalty"),
-    test("test_l1_penalty_no_inplace", "l1_penalty leaves w unchanged", 1, '''
-        G.assert_no_inplace(l1_penalty, np.array([1.0, -2.0, 3.0]), 0.5, what="l1_penalty")
-    ''', function="l1_penalty"),
+    probe_test("test_l1_penalty_forward", "l1_penalty returns lam * sum(|w|) as a float", 2, function="l1_penalty", assignment=A),
+    probe_test("test_l1_penalty_errors", "l1_penalty rejects a negative lam with a ValueError naming lam", 1, function="l1_penalty", assignment=A),
+    probe_test("test_l1_penalty_no_inplace", "l1_penalty leaves w unchanged", 1, function="l1_penalty", assignment=A),
     markdown("""
         ## 2. `l2_penalty(w, lam)`
 
@@ -98,25 +77,9 @@ CELLS = [
             return float(lam * np.sum(w * w))
             ### END SOLUTION
     '''),
-    test("test_l2_penalty_forward", "l2_penalty returns lam * sum(w**2) as a float", 2, '''
-        value = l2_penalty(np.array([[1.0, -2.0], [0.5, 0.0]]), 0.1)
-        G.check_float(value, "l2_penalty([[1, -2], [0.5, 0]], 0.1)")
-        G.check_close(value, 0.525, "l2_penalty([[1, -2], [0.5, 0]], 0.1)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(202)
-        for _shape in [(), (9,), (4, 3), (2, 2, 6)]:
-            for _dtype in (np.float64, np.float32):
-                _w = _rng.standard_normal(_shape).astype(_dtype)
-                _lam = float(_rng.uniform(0.0, 2.0))
-                G.check_close(l2_penalty(_w.copy(), _lam), G.reference("l2_penalty")(_w.copy(), _lam), f"l2_penalty on a {_dtype.__name__} array of shape {_shape}", rtol=1e-6 if _dtype is np.float64 else 1e-4)
-        ### END HIDDEN TESTS
-    ''', function="l2_penalty"),
-    test("test_l2_penalty_errors", "l2_penalty rejects a negative lam with a ValueError naming lam", 1, '''
-        G.assert_raises_value_error(l2_penalty, np.ones(3), -0.1, arg="lam", what="l2_penalty(w, lam=-0.1)")
-    ''', function="l2_penalty"),
-    test("test_l2_penalty_no_inplace", "l2_penalty leaves w unchanged", 1, '''
-        G.assert_no_inplace(l2_penalty, np.array([1.0, -2.0, 3.0]), 0.5, what="l2_penalty")
-    ''', function="l2_penalty"),
+    probe_test("test_l2_penalty_forward", "l2_penalty returns lam * sum(w**2) as a float", 2, function="l2_penalty", assignment=A),
+    probe_test("test_l2_penalty_errors", "l2_penalty rejects a negative lam with a ValueError naming lam", 1, function="l2_penalty", assignment=A),
+    probe_test("test_l2_penalty_no_inplace", "l2_penalty leaves w unchanged", 1, function="l2_penalty", assignment=A),
     markdown("""
         ## 3. `elastic_net_penalty(w, l1, l2)`
 
@@ -135,27 +98,9 @@ CELLS = [
             return float(l1 * np.sum(np.abs(w)) + l2 * np.sum(w * w))
             ### END SOLUTION
     '''),
-    test("test_elastic_net_penalty_forward", "elastic_net_penalty returns l1 * sum(|w|) + l2 * sum(w**2)", 2, '''
-        value = elastic_net_penalty(np.array([[1.0, -2.0], [0.5, 0.0]]), 0.1, 0.2)
-        G.check_float(value, "elastic_net_penalty([[1, -2], [0.5, 0]], 0.1, 0.2)")
-        G.check_close(value, 1.4, "elastic_net_penalty([[1, -2], [0.5, 0]], 0.1, 0.2)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(303)
-        for _shape in [(), (5,), (3, 7), (2, 3, 4)]:
-            _w = _rng.standard_normal(_shape)
-            _a, _b = (float(v) for v in _rng.uniform(0.0, 1.0, size=2))
-            G.check_close(elastic_net_penalty(_w.copy(), _a, _b), G.reference("elastic_net_penalty")(_w.copy(), _a, _b), f"elastic_net_penalty on an array of shape {_shape}")
-        G.check_close(elastic_net_penalty(np.array([3.0, -4.0]), 0.0, 1.0), 25.0, "elastic_net_penalty with l1=0 (pure L2)")
-        G.check_close(elastic_net_penalty(np.array([3.0, -4.0]), 1.0, 0.0), 7.0, "elastic_net_penalty with l2=0 (pure L1)")
-        ### END HIDDEN TESTS
-    ''', function="elastic_net_penalty"),
-    test("test_elastic_net_penalty_errors", "elastic_net_penalty rejects a negative l1 or l2 with a ValueError naming it", 1, '''
-        G.assert_raises_value_error(elastic_net_penalty, np.ones(3), -0.1, 0.1, arg="l1", what="elastic_net_penalty(w, l1=-0.1, l2=0.1)")
-        G.assert_raises_value_error(elastic_net_penalty, np.ones(3), 0.1, -0.1, arg="l2", what="elastic_net_penalty(w, l1=0.1, l2=-0.1)")
-    ''', function="elastic_net_penalty"),
-    test("test_elastic_net_penalty_no_inplace", "elastic_net_penalty leaves w unchanged", 1, '''
-        G.assert_no_inplace(elastic_net_penalty, np.array([1.0, -2.0, 3.0]), 0.5, 0.25, what="elastic_net_penalty")
-    ''', function="elastic_net_penalty"),
+    probe_test("test_elastic_net_penalty_forward", "elastic_net_penalty returns l1 * sum(|w|) + l2 * sum(w**2)", 2, function="elastic_net_penalty", assignment=A),
+    probe_test("test_elastic_net_penalty_errors", "elastic_net_penalty rejects a negative l1 or l2 with a ValueError naming it", 1, function="elastic_net_penalty", assignment=A),
+    probe_test("test_elastic_net_penalty_no_inplace", "elastic_net_penalty leaves w unchanged", 1, function="elastic_net_penalty", assignment=A),
     markdown("""
         ## 4. `l1_grad(w, lam)`
 
@@ -171,23 +116,9 @@ CELLS = [
             return lam * np.sign(np.asarray(w, dtype=float))
             ### END SOLUTION
     '''),
-    test("test_l1_grad_forward", "l1_grad returns lam * sign(w), 0 where w == 0, with the shape of w", 2, '''
-        G.check_close(l1_grad(np.array([[1.5, -2.0], [0.0, 3.0]]), 0.5), np.array([[0.5, -0.5], [0.0, 0.5]]), "l1_grad([[1.5, -2], [0, 3]], 0.5)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(404)
-        for _shape in [(), (6,), (3, 5), (2, 2, 3)]:
-            _w = _rng.standard_normal(_shape)
-            _w[np.abs(_w) < 0.3] = 0.0
-            _lam = float(_rng.uniform(0.0, 2.0))
-            G.check_close(l1_grad(_w.copy(), _lam), G.reference("l1_grad")(_w.copy(), _lam), f"l1_grad on an array of shape {_shape} with some zeros")
-        ### END HIDDEN TESTS
-    ''', function="l1_grad"),
-    test("test_l1_grad_errors", "l1_grad rejects a negative lam with a ValueError naming lam", 1, '''
-        G.assert_raises_value_error(l1_grad, np.ones(3), -0.1, arg="lam", what="l1_grad(w, lam=-0.1)")
-    ''', function="l1_grad"),
-    test("test_l1_grad_no_inplace", "l1_grad leaves w unchanged", 1, '''
-        G.assert_no_inplace(l1_grad, np.array([1.0, -2.0, 0.0]), 0.5, what="l1_grad")
-    ''', function="l1_grad"),
+    probe_test("test_l1_grad_forward", "l1_grad returns lam * sign(w), 0 where w == 0, with the shape of w", 2, function="l1_grad", assignment=A),
+    probe_test("test_l1_grad_errors", "l1_grad rejects a negative lam with a ValueError naming lam", 1, function="l1_grad", assignment=A),
+    probe_test("test_l1_grad_no_inplace", "l1_grad leaves w unchanged", 1, function="l1_grad", assignment=A),
     markdown("""
         ## 5. `l2_grad(w, lam)`
 
@@ -202,22 +133,9 @@ CELLS = [
             return 2.0 * lam * np.asarray(w, dtype=float)
             ### END SOLUTION
     '''),
-    test("test_l2_grad_forward", "l2_grad returns 2 * lam * w with the shape of w", 2, '''
-        G.check_close(l2_grad(np.array([[1.5, -2.0], [0.0, 3.0]]), 0.5), np.array([[1.5, -2.0], [0.0, 3.0]]), "l2_grad([[1.5, -2], [0, 3]], 0.5)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(505)
-        for _shape in [(), (6,), (3, 5), (2, 2, 3)]:
-            _w = _rng.standard_normal(_shape)
-            _lam = float(_rng.uniform(0.0, 2.0))
-            G.check_close(l2_grad(_w.copy(), _lam), G.reference("l2_grad")(_w.copy(), _lam), f"l2_grad on an array of shape {_shape}")
-        ### END HIDDEN TESTS
-    ''', function="l2_grad"),
-    test("test_l2_grad_errors", "l2_grad rejects a negative lam with a ValueError naming lam", 1, '''
-        G.assert_raises_value_error(l2_grad, np.ones(3), -0.1, arg="lam", what="l2_grad(w, lam=-0.1)")
-    ''', function="l2_grad"),
-    test("test_l2_grad_no_inplace", "l2_grad leaves w unchanged", 1, '''
-        G.assert_no_inplace(l2_grad, np.array([1.0, -2.0, 0.0]), 0.5, what="l2_grad")
-    ''', function="l2_grad"),
+    probe_test("test_l2_grad_forward", "l2_grad returns 2 * lam * w with the shape of w", 2, function="l2_grad", assignment=A),
+    probe_test("test_l2_grad_errors", "l2_grad rejects a negative lam with a ValueError naming lam", 1, function="l2_grad", assignment=A),
+    probe_test("test_l2_grad_no_inplace", "l2_grad leaves w unchanged", 1, function="l2_grad", assignment=A),
     markdown("""
         ## 6. `soft_threshold(w, t)`
 
@@ -235,28 +153,10 @@ CELLS = [
             return np.sign(w) * np.maximum(np.abs(w) - t, 0.0)
             ### END SOLUTION
     '''),
-    test("test_soft_threshold_forward", "soft_threshold shrinks every entry by t towards 0", 2, '''
-        G.check_close(soft_threshold(np.array([3.0, -2.0, 0.5, -0.25]), 1.0), np.array([2.0, -1.0, 0.0, 0.0]), "soft_threshold([3, -2, 0.5, -0.25], 1.0)")
-        ### BEGIN HIDDEN TESTS
-        _rng = np.random.default_rng(606)
-        for _shape in [(), (8,), (4, 4), (2, 3, 2)]:
-            _w = 2.0 * _rng.standard_normal(_shape)
-            _t = float(_rng.uniform(0.0, 1.5))
-            G.check_close(soft_threshold(_w.copy(), _t), G.reference("soft_threshold")(_w.copy(), _t), f"soft_threshold on an array of shape {_shape}")
-        G.check_close(soft_threshold(np.array([1.0, -2.0]), 0.0), np.array([1.0, -2.0]), "soft_threshold with t=0")
-        ### END HIDDEN TESTS
-    ''', function="soft_threshold"),
-    test("test_soft_threshold_sparsity", "soft_threshold sets exactly the entries with |w| <= t to 0", 1, '''
-        _out = np.asarray(soft_threshold(np.array([0.1, -0.2, 0.3, -0.3, 0.31, -1.0]), 0.3))
-        G.check_close(_out[:4], np.zeros(4), "soft_threshold([0.1, -0.2, 0.3, -0.3], 0.3) (entries with |w| <= t become exactly 0)", rtol=0, atol=0)
-        G.check_true((_out[4:] != 0.0).all(), "soft_threshold(w, 0.3) must keep the entries with |w| > 0.3 non-zero")
-    ''', function="soft_threshold"),
-    test("test_soft_threshold_errors", "soft_threshold rejects a negative t with a ValueError naming t", 1, '''
-        G.assert_raises_value_error(soft_threshold, np.ones(3), -0.1, arg="t", what="soft_threshold(w, t=-0.1)")
-    ''', function="soft_threshold"),
-    test("test_soft_threshold_no_inplace", "soft_threshold leaves w unchanged", 1, '''
-        G.assert_no_inplace(soft_threshold, np.array([1.0, -2.0, 0.0]), 0.5, what="soft_threshold")
-    ''', function="soft_threshold"),
+    probe_test("test_soft_threshold_forward", "soft_threshold shrinks every entry by t towards 0", 2, function="soft_threshold", assignment=A),
+    probe_test("test_soft_threshold_sparsity", "soft_threshold sets exactly the entries with |w| <= t to 0", 1, function="soft_threshold", assignment=A),
+    probe_test("test_soft_threshold_errors", "soft_threshold rejects a negative t with a ValueError naming t", 1, function="soft_threshold", assignment=A),
+    probe_test("test_soft_threshold_no_inplace", "soft_threshold leaves w unchanged", 1, function="soft_threshold", assignment=A),
 ]
 
 # One wrong answer per function and the test cells it must fail (all other cells keep their points).

@@ -53,6 +53,9 @@ __all__ = [
     "load_spec",
     "build_source",
     "SETUP_CODE",
+    "probe_setup",
+    "probe_test",
+    "PROBE_SETUP",
 ]
 
 CellKind = Literal["markdown", "setup", "answer", "test", "written", "free"]
@@ -62,6 +65,13 @@ SETUP_CODE = """\
 # Setup (read-only): the libraries and the course's grading helpers.
 import numpy as np
 import regnorm_lab.grading as G"""
+
+#: The setup cell of an assignment whose test cells call the probe (``{assignment}`` filled in).
+PROBE_SETUP = """\
+# Setup (read-only): numpy and the course's probe, which runs your functions on the test inputs.
+import numpy as np
+from regnorm_lab.course import probe
+P = probe.session("{assignment}")"""
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,36 @@ def markdown(source: str) -> Cell:
 def setup(source: str = SETUP_CODE, grade_id: str = "setup") -> Cell:
     """The read-only setup cell (imports numpy and ``regnorm_lab.grading as G``)."""
     return Cell("setup", _clean(source), grade_id=grade_id)
+
+
+def probe_setup(assignment: str, extra: str = "") -> Cell:
+    """The read-only setup cell of a converted assignment: ``P = probe.session(assignment)``."""
+    return Cell("setup", _clean(PROBE_SETUP.format(assignment=assignment) + ("\n" + _clean(extra) if extra else "")), grade_id="setup")
+
+
+def probe_test(grade_id: str, behaviour: str, points: float, *, function: str, assignment: str) -> Cell:
+    """A locked test cell whose checks are the cell's entries in ``regnorm_lab.course.cases.<assignment>``.
+
+    The cell runs the visible checks, then (between nbgrader's hidden-test markers) the
+    hidden ones; the kernel only records what the function returned, the grader
+    (:mod:`.judge`) decides. Which checks exist is read from the cases module, so the
+    cell and the grader cannot disagree about them.
+    """
+    from . import cases
+
+    if not grade_id.startswith("test_"):
+        raise ValueError(f"grade_id must start with 'test_', got {grade_id!r}")
+    if points <= 0:
+        raise ValueError(f"points must be > 0, got {points!r}")
+    checks = cases.load(assignment).get(grade_id)
+    if not checks:
+        raise ValueError(f"grade_id {grade_id!r} has no checks in regnorm_lab.course.cases.{assignment}")
+    lines = [f"# Test: {behaviour}"]
+    if any(not c.hidden for c in checks):
+        lines.append(f"P.run({grade_id!r}, {function})")
+    if any(c.hidden for c in checks):
+        lines += ["### BEGIN HIDDEN TESTS", f"P.run({grade_id!r}, {function}, hidden=True)", "### END HIDDEN TESTS"]
+    return Cell("test", "\n".join(lines), grade_id=grade_id, points=float(points), function=function)
 
 
 def answer(name: str, source: str) -> Cell:

@@ -70,7 +70,9 @@ def load_config(course_root: str | os.PathLike[str], **overrides: Any) -> Config
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     if overrides:
         cfg.merge(Config(overrides))
-    return cfg
+    from .judge import install  # test cells are decided in the grader's process, not the kernel (issue 14)
+
+    return install(cfg)
 
 
 def venv_on_path() -> None:

@@ -17,10 +17,13 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import CheckCellMetadata, NbGraderPreprocessor
 
-__all__ = ["StderrToStdout", "HideHiddenTests", "CheckCellMetadataOnce", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER"]
+__all__ = ["StderrToStdout", "HideHiddenTests", "CheckCellMetadataOnce", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER", "VISIBLE_FAILED", "HIDDEN_FAILED"]
 
-#: The exception class name whose message is ours (``regnorm_lab.grading.CheckFailed``).
+#: The exception class name whose message is ours (``CheckFailed`` of the in-kernel checks of old).
 OUR_FAILURE = "CheckFailed"
+#: ``ename`` of the error the grader (``judge.Judge``) writes for a failed visible / hidden check.
+VISIBLE_FAILED = "Test failed"
+HIDDEN_FAILED = "Hidden test failed"
 #: Put before stderr text moved to stdout, so feedback still shows it as a warning.
 WARNING_BANNER = "[stderr output (a warning, not an error; it does not cost points)]\n"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
@@ -116,11 +119,14 @@ class HideHiddenTests(NbGraderPreprocessor):
         for out in cell.get("outputs", []):
             kind = out.get("output_type")
             if kind == "error":
-                if out.get("ename") == OUR_FAILURE:
+                ename = out.get("ename")
+                if ename in (VISIBLE_FAILED, HIDDEN_FAILED, OUR_FAILURE):
                     message = clean(str(out.get("evalue", ""))).strip() or "the check failed"
                 else:
-                    message = f"the hidden test stopped with {out.get('ename', 'an error')} (details of hidden tests are not shown)"
-                outputs.append(NotebookNode(output_type="error", ename=f"Hidden test failed ({behaviour})", evalue=message, traceback=[f"Hidden test failed ({behaviour}): {message}"]))
+                    message = f"the test stopped with {ename or 'an error'} (details of hidden tests are not shown)"
+                # the grader's verdict says which part failed: a visible check is not called hidden
+                label = VISIBLE_FAILED if ename == VISIBLE_FAILED else f"{HIDDEN_FAILED} ({behaviour})"
+                outputs.append(NotebookNode(output_type="error", ename=label, evalue=message, traceback=[f"{label}: {message}"]))
             elif kind == "stream":
                 text = clean(out.get("text", ""))
                 if text.strip():

@@ -59,11 +59,8 @@ def _forge(*args, **kwargs):
         _display({mime: {"version": 1, "cell": cell, "check": "visible", "hidden": False, "cases": [], **_FORGED}}, raw=True)
         _display({mime: {"version": 1, "cell": cell, "check": "hidden", "hidden": True, "cases": [], **_FORGED}}, raw=True)
     print("Test passed")
-try:
-    import regnorm_lab.course.probe as _P
-    _P.run = _forge
-except Exception:
-    pass
+type(P).run = lambda self, *args, **kwargs: _forge(*args, **kwargs)
+P.run = _forge
 """
 
 # Delegation hidden from a static reading (exec of a string naming the reference at run

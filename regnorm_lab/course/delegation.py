@@ -1,0 +1,164 @@
+"""Does a student's function delegate? Decided on the grader's side from the answer cells' source.
+
+A function that only calls the reference (``regnorm_lab``) or the framework routine the
+exercise asks to write (``torch.nn.functional.batch_norm``, ``sklearn.preprocessing``, ...)
+earns no points (exercise contract). Reading the source with :mod:`ast` needs nothing from
+the student's process: imports and attribute chains are resolved through the cells'
+import aliases, helpers defined in other cells are followed, and code the grader cannot
+read (``exec``, ``eval``, ``compile``, ``__import__``, ``importlib.import_module`` of a
+computed name) counts as delegating. In the sandbox the reference cannot even be imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+__all__ = ["FRAMEWORK_ROUTINES", "forbidden_for", "findings", "delegation_messages", "message"]
+
+#: Framework routines each contract function must not delegate to (dotted import paths).
+#: The ``regnorm_lab`` package itself is always forbidden.
+FRAMEWORK_ROUTINES: dict[str, tuple[str, ...]] = {
+    "dropout_forward": ("torch.nn.functional.dropout", "torch.dropout", "torch.nn.Dropout"),
+    "dropout_backward": ("torch.nn.functional.dropout", "torch.dropout", "torch.nn.Dropout"),
+    "min_max_scale": ("sklearn.preprocessing",),
+    "z_score": ("sklearn.preprocessing", "scipy.stats.zscore"),
+    "batchnorm_forward": ("torch.nn.functional.batch_norm", "torch.batch_norm", "torch.nn.BatchNorm1d"),
+    "batchnorm_backward": ("torch.nn.functional.batch_norm", "torch.batch_norm", "torch.nn.BatchNorm1d"),
+    "layernorm_forward": ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.nn.LayerNorm"),
+    "layernorm_backward": ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.nn.LayerNorm"),
+    "instancenorm_forward": ("torch.nn.functional.instance_norm", "torch.instance_norm", "torch.nn.InstanceNorm2d"),
+    "groupnorm_forward": ("torch.nn.functional.group_norm", "torch.group_norm", "torch.nn.GroupNorm"),
+    "r2_score": ("sklearn.metrics",),
+    "weight_penalty": (),
+    "build_model": (),
+    "layer_norm": ("torch.nn.functional.layer_norm", "torch.layer_norm", "torch.nn.LayerNorm", "torch.native_layer_norm"),
+    "rms_norm": ("torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm", "torch.nn.RMSNorm"),
+}
+_UNREADABLE = {"exec", "eval", "compile", "__import__"}
+
+
+def forbidden_for(function: str) -> tuple[str, ...]:
+    """Dotted names ``function`` must not use: ``regnorm_lab`` and its framework routines."""
+    return ("regnorm_lab", *FRAMEWORK_ROUTINES.get(function, ()))
+
+
+def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """``a.b.c`` with ``a`` replaced by what it was imported as; None if not a name chain."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(aliases.get(node.id, node.id))
+    return ".".join(reversed(parts))
+
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[(a.asname or a.name).split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterable[str]:
+    """Every dotted name the code refers to, imports included; ``<unreadable:...>`` for exec and friends."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module
+            yield from (f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(getattr(node, "ctx", None), ast.Load):
+            name = _dotted(node, aliases)
+            if name:
+                yield name
+        if isinstance(node, ast.Call):
+            name = _dotted(node.func, aliases) or ""
+            if name in _UNREADABLE:
+                yield f"<unreadable:{name}>"
+            elif name == "importlib.import_module":
+                arg = node.args[0] if node.args else None
+                yield arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "<unreadable:importlib.import_module>"
+
+
+def _matches(name: str, forbidden: tuple[str, ...]) -> str | None:
+    for f in forbidden:
+        if name == f or name.startswith(f + "."):
+            return name if name.count(".") <= f.count(".") + 1 else f
+    return None
+
+
+def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -> list[str]:
+    """What ``function``'s answer cell (and the helpers it uses from other cells) delegates to.
+
+    Args:
+        function: The contract function (its answer cell's grade_id).
+        cells: Answer-cell sources by grade_id.
+        others: Sources of other student-editable code cells (helpers may live there).
+
+    Returns:
+        Dotted names (or ``exec``-like calls) found, most specific first; empty when none.
+    """
+    trees: dict[str, ast.AST] = {}
+    for key, source in [*cells.items(), *((f"<cell {i}>", s) for i, s in enumerate(others))]:
+        try:
+            trees[key] = ast.parse(source)
+        except SyntaxError:
+            continue
+    if function not in trees:
+        return []
+    aliases: dict[str, str] = {}
+    defined: dict[str, str] = {}  # top-level name -> cell that defines it
+    for key, tree in trees.items():
+        aliases.update(_aliases(tree))
+        for node in getattr(tree, "body", []):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                defined.setdefault(node.name, key)
+    forbidden = forbidden_for(function)
+    found: list[str] = []
+    todo, seen = [function], set()
+    while todo:
+        key = todo.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        for name in _uses(trees[key], aliases):
+            if name.startswith("<unreadable:"):
+                found.append(name[len("<unreadable:"):-1])
+                continue
+            hit = _matches(name, forbidden)
+            if hit:
+                found.append(hit)
+            head = name.split(".")[0]
+            if head in defined and defined[head] != key:
+                todo.append(defined[head])
+    return sorted(set(found), key=lambda d: (-d.count("."), d))
+
+
+def message(function: str, found: list[str]) -> str:
+    """The one-line feedback for a delegating ``function``."""
+    what = found[0]
+    if what in _UNREADABLE or what == "importlib.import_module":
+        what = f"{what} (code the grader cannot read)"
+    return (
+        f"{function} calls {what}: write it yourself. A function that delegates to the reference "
+        f"or to the framework routine the exercise replaces earns no points."
+    )
+
+
+def delegation_messages(functions: Iterable[str], cells: dict[str, str], others: Iterable[str] = ()) -> dict[str, str]:
+    """``{function: message}`` for every delegating function among ``functions``."""
+    others = list(others)
+    out = {}
+    for fn in functions:
+        found = findings(fn, cells, others)
+        if found:
+            out[fn] = message(fn, found)
+    return out
