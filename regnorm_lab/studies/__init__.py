@@ -4,6 +4,15 @@ Modules:
 
 - ``datasets``: synthetic regression/classification tasks (nothing is downloaded);
 - ``training``: the single-model trainer (``train_mlp``, ``train_many``);
+- ``batched``: K models of the seed-003 MLP trained at once (``train_batched``),
+  with the single trainer's random streams;
+- ``design``: a study design (cells x data draws x seeds) run into a tidy
+  table, locally or on a Dask cluster (``run_design``);
+- ``analysis``: cell distributions, paired effects and interactions with
+  intervals over data draws, TOST, Holm, verdicts;
+- ``registry``: the named studies (``register_study``, ``run_study``);
+  ``python -m regnorm_lab.studies list | run NAME`` re-runs any of them;
+- ``seed003``: the student's question, L1/L2 x dropout (chapter 11);
 - ``experiments``: the regularization experiments of chapters 04, 09, 11 and 13;
 - ``experiments_norm``: the normalization experiments of chapters 05, 10 and 12.
 
