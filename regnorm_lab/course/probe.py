@@ -127,6 +127,10 @@ def encode(value: Any, depth: int = 0) -> dict[str, Any]:
             if t.dtype in (torch.bfloat16, torch.float16):
                 t = t.float()
             return {"t": "tensor", "dtype": str(value.dtype), "requires_grad": bool(value.requires_grad), "npy": _npy(t.numpy())}
+    if isinstance(value, Tensor):  # decoded values encode back to what they were decoded from
+        return {"t": "tensor", "dtype": value.dtype, "requires_grad": value.requires_grad, "npy": _npy(value.array)}
+    if isinstance(value, Other):
+        return {"t": "other", "type": value.type_name}
     if isinstance(value, (tuple, list)):
         return {"t": "tuple" if isinstance(value, tuple) else "list", "items": [encode(v, depth + 1) for v in list(value)[:64]]}
     if isinstance(value, dict):

@@ -214,3 +214,6 @@ def judge_record(assignment: str, cell: str, index: int, key: str | None, record
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         return f"{check.function}: the test's record is malformed ({type(err).__name__}); re-run the whole notebook"
     return None
+
+
+from . import rules as _rules  # noqa: E402,F401 - registers the assignments' own rules in RULES
