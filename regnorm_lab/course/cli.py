@@ -106,7 +106,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"validate needs nbgrader, which this Python ({sys.executable}) does not have.\n"
               'Install the course\'s student tools:   pip install "regnorm-lab[student]"\n'
               'in a notebook (Colab, JupyterHub):      %pip install "regnorm-lab[student]"\n'
-              "then run validate again.", file=sys.stderr)
+              '(from the course repository: "regnorm-lab[student] @ git+<its address>", as the book\'s page\n'
+              '"For students" shows), then run validate again.', file=sys.stderr)
         return 2
     ok, report = pipeline.validate(args.notebook, args.course, sandbox=args.sandbox)
     print(report)

@@ -47,6 +47,7 @@ class CollectResult:
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     notes: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (student, note)
     late: dict[str, float] = dataclasses.field(default_factory=dict)  # student -> seconds late
+    marked_late: list[str] = dataclasses.field(default_factory=list)  # students the LMS marked late (Canvas LATE)
     due: dt.datetime | None = None
 
     @property
@@ -206,6 +207,8 @@ def collect(
             stamp_file.write_text(when.isoformat() + "\n")
         elif stamp_file.exists():
             stamp_file.unlink()
+        if f.late:
+            result.marked_late.append(sid)
         if when is not None and result.due is not None and when > result.due:
             result.late[sid] = (when - result.due).total_seconds()
         manifest[sid] = {"student_id": sid, "name": f.name, "lms": f.lms, "file": file, "member": f.member,

@@ -41,8 +41,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print(f"due {r.due:%Y-%m-%d %H:%M} UTC; late policy: {policy}")
         for sid, seconds in sorted(r.late.items()):
             print(f"  late: {sid} by {_late(seconds)}")
-    elif any(f for f in r.late):
-        print("no due date for this assignment in nbgrader_config.py (c.DueDates.dates): lateness is not penalized")
+    elif r.marked_late:
+        print(f"marked late by the LMS: {', '.join(r.marked_late)}; but {args.assignment} has no due date in "
+              "nbgrader_config.py (c.DueDates.dates), so no late penalty is applied")
     if r.skipped:
         print(f"NOT collected ({len(r.skipped)} file(s)):")
         for s in r.skipped:
