@@ -8,7 +8,9 @@ spec, in turn) is planted in two private copies of the course. Copy 1 is graded
 by ONE plain ``nbgrader autograde`` call (``NbGraderAPI.autograde(A, "*")``: one
 submission after another); copy 2 by :func:`regnorm_lab.course.parallel.grade_class`
 (feedback, export and report off, so both do the same work), with N workers for
-the speed-up and with one worker for the overhead. It prints seconds per
+the speed-up and with one worker for the overhead, each kernel in its bubblewrap
+sandbox; then with N workers and ``sandbox=False`` (``--no-sandbox``) for the
+sandbox's own cost per submission. It prints seconds per
 submission, the speed-ups, and the overhead per submission beyond the notebook's
 own execution: the class mean of the time from a notebook's first cell start to
 its last cell end, in a kernel already started with its setup modules imported.
@@ -35,7 +37,7 @@ A = "ps01_penalties"
 
 
 def plant_class(tmp: pathlib.Path, n: int) -> pathlib.Path:
-    from tests.exercises import harness as H
+    from tests.course import harness as H
 
     course = H.copy_course(tmp, [A])
     H.release(course, A)
@@ -59,7 +61,7 @@ def own_execution_seconds(course: pathlib.Path, students: list[str]) -> list[flo
     from nbclient import NotebookClient
 
     from regnorm_lab.course import pipeline
-    from regnorm_lab.course.prewarm import PrewarmedExecute, _shutdown, _Spare
+    from regnorm_lab.course.prewarm import PrewarmedExecute, _execute_silent, _preload, _shutdown, _Spare
 
     cfg = pipeline.load_config(course)
     execute = PrewarmedExecute(config=cfg)  # the kernel the grader would start: arguments, modules, environment
@@ -67,9 +69,15 @@ def own_execution_seconds(course: pathlib.Path, students: list[str]) -> list[flo
     for s in students[:1] + students:
         path = course / "submitted" / s / A / f"{A}.ipynb"
         nb = nbformat.read(str(path), as_version=4)
-        km = _Spare.start(execute.spare_key(nb))
+        key = execute.spare_key(nb)
+        km = _Spare.start(key)  # a sandboxed kernel, as the grader's
         marks: list[float] = []
         try:
+            kc = km.blocking_client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=120)
+            _execute_silent(kc, _preload(key[2]))  # the setup's imports, as the grader's spare does
+            kc.stop_channels()
             client = NotebookClient(nb, km=km, timeout=int(cfg.Execute.timeout), allow_errors=True, resources={"metadata": {"path": str(path.parent)}},
                                     on_cell_start=lambda **_: marks.append(time.perf_counter()) if not marks else None,
                                     on_cell_executed=lambda **_: marks.append(time.perf_counter()))
@@ -108,12 +116,15 @@ def main() -> int:
         # N workers for the speed-up; ONE worker for the overhead: with 2 workers on this
         # machine's ~1 real core under load, every notebook also runs slower (contention),
         # which is not grading overhead
-        runs = [(f"grade --workers {args.workers}", args.workers, True), ("grade --workers 1", 1, True)]
-        runs += [(f"grade --workers {args.workers}, no prewarm", args.workers, False)] if args.no_prewarm_too else []
+        unsandboxed = f"grade --workers {args.workers} --no-sandbox"
+        runs = [(f"grade --workers {args.workers}", args.workers, True, True), ("grade --workers 1", 1, True, True),
+                (unsandboxed, args.workers, True, False)]
+        runs += [(f"grade --workers {args.workers}, no prewarm", args.workers, False, True)] if args.no_prewarm_too else []
         t_par = {}
-        for label, workers, prewarm in runs:
+        for label, workers, prewarm, sandbox in runs:
             t0 = time.perf_counter()
-            res = parallel.grade_class(par_course, A, workers=workers, force=True, prewarm=prewarm, progress=False, feedback=False, export=False, report=False)
+            res = parallel.grade_class(par_course, A, workers=workers, force=True, prewarm=prewarm, progress=False, feedback=False,
+                                       export=False, report=False, sandbox=sandbox)
             t_par[label] = time.perf_counter() - t0
             bad = [s for s in res.statuses if s.status != "graded"]
             if bad:
@@ -133,6 +144,10 @@ def main() -> int:
         print("overhead per submission beyond it (wall / n - own):")
         print(f"  {'serial nbgrader autograde':34s}: {t_serial / args.n - own:.2f} s")
         print(f"  {'grade --workers 1':34s}: {t_par['grade --workers 1'] / args.n - own:.2f} s (all of it: worker start, scheduling, merge)")
+        sandboxed = t_par[f"grade --workers {args.workers}"]
+        print(f"sandbox's own cost (grade --workers {args.workers}, sandboxed - --no-sandbox): "
+              f"{(sandboxed - t_par[unsandboxed]) / args.n:+.3f} s/submission; goal: sandboxed <= 0.6 s/submission, "
+              f"got {sandboxed / args.n:.2f} (load average now {os.getloadavg()[0]:.1f})")
         return 0 if same else 1
 
 

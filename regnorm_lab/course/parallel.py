@@ -157,7 +157,10 @@ def grade_one(task: GradeTask) -> GradeResult:
 
     # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
     # sandboxed by PrewarmedExecute unless the course opted out
-    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), pipeline.load_config(root))
+    cfg = pipeline.load_config(root)
+    if task.sandbox:
+        _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
+    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), cfg)
     api = pipeline.make_api(root, **overrides)
     log = ""
     folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]
@@ -182,6 +185,18 @@ def grade_one(task: GradeTask) -> GradeResult:
     kind = pipeline.classify_log(log)
     detail = flagged(FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log))
     return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
+
+
+_SANDBOX_CHECKED = False
+
+
+def _worker_sandbox_ok(cfg: Any) -> None:
+    """:func:`~.sandbox.check` once per worker process (raises SandboxUnavailable: the student is
+    recorded as ``error`` with the cause, never graded without the sandbox)."""
+    global _SANDBOX_CHECKED
+    if not _SANDBOX_CHECKED:
+        check(Sandbox(config=cfg))
+        _SANDBOX_CHECKED = True
 
 
 _SHARD_HOOK = False
@@ -549,6 +564,10 @@ def grade_class(
         from .report import item_analysis
 
         files.update(item_analysis(root, assignment))
+        from .similarity import similarity_report
+
+        # answers alike (to the reference or to each other): pairs for a human, never a score
+        files["similarity"] = similarity_report(root, assignment, students)
     return ClassGrading(ordered, sorted(gradable), skipped, time.perf_counter() - t0, worker_seconds, worker_names, files,
                         sorted(s for s in graded_now if fed.get(s)))
 

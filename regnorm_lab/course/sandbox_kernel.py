@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import uuid
 from typing import Any
 
@@ -38,7 +39,10 @@ def _provisioner_class() -> Any:
             jail.give(cmd[i + 1])  # the connection file: readable by the kernel's uid only
             wrapped = jail.command(cmd) if jail.cfg.enabled else list(cmd)
             env = jail.env() if jail.cfg.enabled else {k: str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-            return await super().launch_kernel(wrapped, **{**kwargs, "env": env, "cwd": str(jail.work)})
+            # the kernel's own stdout/stderr (its banner, a student's os.write(1, ...)) would land
+            # on the grader's terminal, over the progress bar: the notebook's outputs go by messages
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            return await super().launch_kernel(wrapped, **{**kwargs, **quiet, "env": env, "cwd": str(jail.work)})
 
     return JailProvisioner
 

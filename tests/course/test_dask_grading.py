@@ -3,8 +3,9 @@
 A ``distributed.LocalCluster`` of two worker processes on 127.0.0.1 stands in for
 the machines of a real cluster (they share the course folder); the planted class
 of ``test_parallel_grading`` must get the scores its planted mistakes call for, and
-a notebook that kills its Dask worker costs only that student, retried only as
-often as the cluster allows.
+a notebook that kills its Dask worker (possible only without the sandbox, which hides
+the worker from the kernel) costs only that student, retried only as often as the
+cluster allows.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def test_a_notebook_that_kills_its_dask_worker_costs_only_that_student(cluster, 
     runs = tmp_path / "killer_runs.txt"  # one line per time the killer's notebook ran
     killer = {"answers": {**KILLER["answers"], "l1_penalty": f"open({str(runs)!r}, 'a').write('ran\\n')\n" + KILLER["answers"]["l1_penalty"]}}
     course = plant_class(tmp_path, students={"killer": killer, "solution": {"answers": SOLUTION}, "solution2": {"answers": SOLUTION}})
-    result = parallel.grade_class(course, A, scheduler=cluster.scheduler_address, timeout=TIMEOUT, progress=False, feedback=False, report=False)
+    result = parallel.grade_class(course, A, scheduler=cluster.scheduler_address, timeout=TIMEOUT, progress=False, feedback=False,
+                                  report=False, sandbox=False)
     st = {s.student_id: s for s in result.statuses}
     assert st["killer"].status == "error" and "KilledWorker" in st["killer"].detail, st["killer"]
     assert st["killer"].score == 0.0 and H.total(H.cell_scores(course, A, "killer")) == (0.0, 25.0)

@@ -41,7 +41,8 @@ EXPECTED_STATUS = {
     "invalid_json": "unreadable", "missing": "missing",
 }
 # kills the grading worker process that runs it (serial nbgrader would die with it): the
-# nearest ancestor that is a multiprocessing worker (the kernel's parent may be a zygote)
+# nearest ancestor that is a multiprocessing worker. In the sandbox it finds none (its own
+# PID namespace); without it (--no-sandbox) it succeeds, which the recovery path must survive
 KILLER = {"answers": {**SOLUTION, "l1_penalty": """
 import os, signal
 pid = os.getppid()
@@ -172,9 +173,19 @@ def test_resume_grades_only_new_or_changed_unless_forced(runs: dict) -> None:
 def test_a_notebook_that_kills_its_worker_costs_only_that_student(runs: dict) -> None:
     course = runs["parallel"]
     H.plant(course, "killer", A, **KILLER)
-    # a changed innocent submission is graded at the same time, by the other worker
+    # in the sandbox the grading worker is out of reach: the killer is graded like anyone
+    # (its l1_penalty cell defines no function: those tests fail)
+    result = parallel.grade_class(course, A, workers=2, timeout=TIMEOUT, progress=False, report=False, feedback=False)
+    st = {s.student_id: s for s in result.statuses}
+    assert result.graded == ["killer"] and st["killer"].status == "graded", st["killer"]
+    lost = sum(m for cell, (_, m) in H.cell_scores(course, A, "killer").items() if OWNER[cell] == "l1_penalty")
+    assert st["killer"].score == 25.0 - lost and lost > 0
+
+    # without the sandbox it kills its worker; a changed innocent submission is graded at the
+    # same time, by the other worker
+    H.plant(course, "killer", A, **{"answers": {**KILLER["answers"], "l2_penalty": "# resubmitted"}})
     H.plant(course, "mistake_l2", A, SOLUTION)
-    result = parallel.grade_class(course, A, workers=2, timeout=TIMEOUT, progress=False, report=False)
+    result = parallel.grade_class(course, A, workers=2, timeout=TIMEOUT, progress=False, report=False, sandbox=False)
     st = {s.student_id: s for s in result.statuses}
     assert sorted(result.graded) == ["killer", "mistake_l2"]
     assert st["killer"].status == "error" and "worker process died" in st["killer"].detail
