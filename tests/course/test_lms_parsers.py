@@ -123,3 +123,25 @@ def test_moodle_worksheet_times_parse_in_the_course_zone() -> None:
     assert parse_time("Friday, 2 October 2026, 3:04 PM", "Europe/Berlin") == dt.datetime(2026, 10, 2, 13, 4, tzinfo=UTC)
     with pytest.raises(ValueError, match="timezone"):
         parse_time("2026-10-02", "Mars/Olympus")
+
+
+def test_feedback_names_carry_what_each_lms_reads_back() -> None:
+    from regnorm_lab.course.feedback_zip import feedback_name
+
+    canvas_files, _ = canvas.parse([_entry("leegina_LATE_1002_50003_ps01_penalties-2.ipynb"),
+                                    _entry("smithjohn_1001_50001_ps01_penalties.ipynb")], NB)
+    for f in canvas_files:
+        name = feedback_name({"lms": "canvas", "member": f.member, "feedback_key": f.feedback_key}, f.student_id, "ps01_penalties.html")
+        assert name.endswith(".html") and "/" not in name
+        # Canvas's re-upload takes the first two all-digit parts of the name as user id and submission (file) id
+        numbers = [p for p in name[: -len(".html")].split("_") if p.isdigit()]
+        assert numbers[:2] == [f.student_id, f.member.split("_")[-3]]
+    assert feedback_name({"lms": "canvas", "member": "leegina_LATE_1002_50003_ps01_penalties-2.ipynb"}, "1002",
+                         "ps01_penalties.html") == "leegina_LATE_1002_50003_ps01_penalties-2.html"
+    moodle_files, _ = moodle.parse([_entry("Gina Lee_2001_assignsubmission_file_/ps01_penalties.ipynb")], NB)
+    rec = {"lms": "moodle", "member": moodle_files[0].member, "feedback_key": moodle_files[0].feedback_key}
+    name = feedback_name(rec, "2001", "ps01_penalties.html")
+    # Moodle's feedback import splits a folder name at "_" into fullname, participant id, plugin type, plugin name
+    folder = name.split("/")[0]
+    assert folder.split("_", 4)[1:4] == ["2001", "assignsubmission", "file"]
+    assert feedback_name(None, "alice", "ps01_penalties.html") == "alice/ps01_penalties.html"
