@@ -8,6 +8,7 @@ from here, so that it does not stand between a reader and the formula.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ __all__ = [
     "as_float_array",
     "real_array",
     "check_vector",
+    "check_last_dim_params",
     "check_nonnegative",
     "check_probability",
     "check_positive",
@@ -62,6 +64,23 @@ def check_vector(name: str, value: object, size: int, what: str) -> np.ndarray:
     if arr.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},) to match {what}, got {arr.shape}")
     return arr
+
+
+def check_last_dim_params(x: Any, eps: float | None, **params: Any) -> None:
+    """Checks of a torch norm over the last dimension: ``x`` has one, ``eps > 0`` (None allowed),
+    and each given parameter (None allowed) has shape ``(x.shape[-1],)``; ``ValueError`` naming the culprit.
+
+    Shape:
+        x: ``(*, D)``; each parameter: ``(D,)`` or None.
+    """
+    if x.dim() < 1:
+        raise ValueError("x must have at least one dimension")
+    if eps is not None:
+        check_positive("eps", eps)
+    d = x.shape[-1]
+    for name, p in params.items():
+        if p is not None and tuple(p.shape) != (d,):
+            raise ValueError(f"{name} must have shape ({d},) to match x.shape[-1], got {tuple(p.shape)}")
 
 
 def _as_float(name: str, value: object) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -19,7 +20,63 @@ from torch import nn
 from ._validation import check_nonnegative
 from .dropout import Dropout as SeededDropout
 
-__all__ = ["r2_score", "weight_penalty", "build_model"]
+__all__ = ["r2_score_core", "weight_penalty_core", "build_model_core", "r2_score", "weight_penalty", "build_model"]
+
+LinearFactory = Callable[[int, int], nn.Linear]
+DropoutFactory = Callable[[float], nn.Module]
+
+
+def r2_score_core(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
+    """``R² = 1 - SS_res / SS_tot``; as scikit-learn, 1.0 (exact) or 0.0 when the target is constant.
+
+    Shape:
+        y_true, y_pred: ``(N,)``; returns a Python float.
+    """
+    ss_res = float(((y_true - y_pred) ** 2).sum())
+    ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
+    if ss_tot == 0.0:
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / ss_tot
+
+
+def weight_penalty_core(model: nn.Module, l1: float, l2: float) -> torch.Tensor:
+    """Keras' ``kernel_regularizer``: ``l1 * sum|W| + l2 * sum W²`` over the ``nn.Linear`` weights only.
+
+    Shape:
+        returns a scalar tensor ``()``.
+    """
+    kernels = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]  # no biases, no BN parameters
+    if not kernels:
+        return torch.zeros(())
+    total = torch.zeros((), dtype=kernels[0].dtype, device=kernels[0].device)
+    for W in kernels:
+        if l1:  # skip a zero term: training loops call this every step
+            total = total + l1 * W.abs().sum()
+        if l2:
+            total = total + l2 * W.pow(2).sum()
+    return total
+
+
+def build_model_core(
+    n_features: int, hidden: int, p: float, batch_norm: bool, linear: LinearFactory, dropout: DropoutFactory
+) -> nn.Sequential:
+    """The seed-003 MLP: [BatchNorm1d] -> Linear -> ReLU -> [Dropout] -> Linear -> ReLU -> [Dropout] -> Linear.
+
+    Shape:
+        input ``(N, n_features)``; output ``(N, 1)``.
+    """
+    layers: list[nn.Module] = [nn.BatchNorm1d(n_features)] if batch_norm else []
+    layers += [linear(n_features, hidden), nn.ReLU()]
+    if p > 0:
+        layers.append(dropout(p))
+    layers += [linear(hidden, hidden), nn.ReLU()]
+    if p > 0:
+        layers.append(dropout(p))
+    layers.append(linear(hidden, 1))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------- the checked functions (ps06)
 
 
 def r2_score(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
@@ -61,14 +118,8 @@ def r2_score(y_true: torch.Tensor, y_pred: torch.Tensor) -> float:
     # sklearn returns nan with a warning here; a score of one sample is meaningless, so say so.
     if y_true.numel() < 2:
         raise ValueError(f"y_true needs at least 2 samples for R², got {y_true.numel()}")
-    # detach: the score is a report, never part of a graph.
-    t = y_true.detach().to(torch.float64)
-    p = y_pred.detach().to(torch.float64)
-    ss_res = float(((t - p) ** 2).sum())
-    ss_tot = float(((t - t.mean()) ** 2).sum())
-    if ss_tot == 0.0:
-        return 1.0 if ss_res == 0.0 else 0.0
-    return 1.0 - ss_res / ss_tot
+    # detach: the score is a report, never part of a graph; float64 as scikit-learn.
+    return r2_score_core(y_true.detach().to(torch.float64), y_pred.detach().to(torch.float64))
 
 
 def weight_penalty(model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> torch.Tensor:
@@ -100,17 +151,7 @@ def weight_penalty(model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> torch.
     """
     l1 = check_nonnegative("l1", l1)
     l2 = check_nonnegative("l2", l2)
-    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
-    if not weights:
-        return torch.zeros(())
-    total = torch.zeros((), dtype=weights[0].dtype, device=weights[0].device)
-    # Skip a term whose coefficient is 0: training loops call this every step.
-    for w in weights:
-        if l1:
-            total = total + l1 * w.abs().sum()
-        if l2:
-            total = total + l2 * w.pow(2).sum()
-    return total
+    return weight_penalty_core(model, l1, l2)
 
 
 def _reset_linear(layer: nn.Linear, generator: torch.Generator) -> None:
@@ -192,17 +233,7 @@ def build_model(
             _reset_linear(layer, generator)
         return layer
 
-    layers: list[nn.Module] = []
-    if batch_norm:
-        layers.append(nn.BatchNorm1d(n_features))
-    layers += [linear(n_features, hidden), nn.ReLU()]
-    if p > 0:
-        layers.append(_make_dropout(p, generator))
-    layers += [linear(hidden, hidden), nn.ReLU()]
-    if p > 0:
-        layers.append(_make_dropout(p, generator))
-    layers.append(linear(hidden, 1))
-    return nn.Sequential(*layers)
+    return build_model_core(n_features, hidden, p, batch_norm, linear, lambda q: _make_dropout(q, generator))
 
 
 def _check_positive_int(name: str, value: int) -> int:

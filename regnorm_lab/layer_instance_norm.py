@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_positive, check_vector, real_array
+from ._validation import check_last_dim_params, check_positive, check_vector, real_array
 from .stats import stable_mean
 
 __all__ = [
@@ -260,31 +260,15 @@ def _layer_norm_dims(
 def layer_norm(
     x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float = 1e-5
 ) -> torch.Tensor:
-    """Layer norm over the last dimension, as ``F.layer_norm(x, (x.shape[-1],), weight, bias, eps)``.
+    """Layer norm over the last dimension, as ``F.layer_norm(x, (x.shape[-1],), weight, bias, eps)`` (ps07).
 
-    Tensor operations only (no ``F.layer_norm``, ``nn.LayerNorm`` or
-    ``torch.layer_norm``), so it runs on ``x``'s device and dtype and autograd
-    differentiates it.
-
-    Args:
-        x: Input of any leading shape.
-        weight: Scale per feature, or None for no scale.
-        bias: Shift per feature, or None for no shift.
-        eps: Added to the variance for numerical stability.
-
-    Returns:
-        The normalised tensor, same shape, device and dtype as ``x``.
+    Tensor operations only (no ``F.layer_norm``, ``nn.LayerNorm`` or ``torch.layer_norm``): it
+    runs on ``x``'s device and dtype, and autograd differentiates it. ``weight``/``bias`` may be None.
 
     Shape:
         x, out: ``(*, D)``; weight, bias: ``(D,)``.
     """
-    if x.dim() < 1:
-        raise ValueError("x must have at least one dimension")
-    check_positive("eps", eps)
-    d = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != (d,):
-            raise ValueError(f"{name} must have shape ({d},) to match x.shape[-1], got {tuple(p.shape)}")
+    check_last_dim_params(x, eps, weight=weight, bias=bias)
     return _layer_norm_dims(x, 1, weight, bias, eps)
 
 

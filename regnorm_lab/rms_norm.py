@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import check_positive, check_vector, real_array
+from ._validation import check_last_dim_params, check_positive, check_vector, real_array
 
 __all__ = [
     "rmsnorm_core_forward",
@@ -67,31 +67,15 @@ def _rms_norm_dims(x: torch.Tensor, ndim: int, weight: torch.Tensor | None, eps:
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float | None = 1e-6) -> torch.Tensor:
-    """RMS norm over the last dimension, as ``F.rms_norm(x, (x.shape[-1],), weight, eps)``.
+    """RMS norm over the last dimension, as ``F.rms_norm(x, (x.shape[-1],), weight, eps)`` (ps07).
 
-    Tensor operations only, so it runs on ``x``'s device and dtype and autograd
-    differentiates it. Note the default ``eps=1e-6`` of the course contract;
-    ``F.rms_norm`` itself defaults to ``eps=None``, meaning
-    ``torch.finfo(x.dtype).eps``, which is also accepted here.
-
-    Args:
-        x: Input of any leading shape.
-        weight: Scale per feature, or None for no scale.
-        eps: Added to the mean square; None for ``torch.finfo(x.dtype).eps``.
-
-    Returns:
-        The normalised tensor, same shape, device and dtype as ``x``.
+    Tensor operations only: it runs on ``x``'s device and dtype, and autograd differentiates it.
+    The course's default is ``eps=1e-6``; None (``F.rms_norm``'s default) means ``torch.finfo(x.dtype).eps``.
 
     Shape:
-        x, out: ``(*, D)``; weight: ``(D,)``.
+        x, out: ``(*, D)``; weight: ``(D,)`` or None.
     """
-    if x.dim() < 1:
-        raise ValueError("x must have at least one dimension")
-    if eps is not None:
-        check_positive("eps", eps)
-    d = x.shape[-1]
-    if weight is not None and tuple(weight.shape) != (d,):
-        raise ValueError(f"weight must have shape ({d},) to match x.shape[-1], got {tuple(weight.shape)}")
+    check_last_dim_params(x, eps, weight=weight)
     return _rms_norm_dims(x, 1, weight, eps)
 
 

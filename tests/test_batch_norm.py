@@ -332,3 +332,24 @@ def test_module_float32_default_dtype_and_errors():
         BatchNorm1d(3, momentum=2.0)
     bn.eval()
     assert bn(torch.randn(1, 3)).shape == (1, 3)  # fine in evaluation mode
+
+
+# ---------------------------------------------------------------- the maths core the book shows
+
+
+def test_train_core_matches_torch_forward_and_autograd(rng):
+    """batchnorm_train_forward/backward, called directly, against F.batch_norm and its autograd (float64)."""
+    from regnorm_lab.batch_norm import batchnorm_train_backward, batchnorm_train_forward
+
+    x = rng.normal(3.0, 2.0, size=(9, 4))
+    gamma, beta = rng.normal(1.0, 0.5, size=4), rng.normal(size=4)
+    dout = rng.normal(size=x.shape)
+    out, cache, mu, var = batchnorm_train_forward(x, gamma, beta, 1e-5)
+    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    yt = F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5)
+    np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mu, x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(var, x.var(axis=0), rtol=1e-12)  # biased, as torch normalises
+    theirs = torch.autograd.grad(yt, (xt, gt, bt), torch.from_numpy(dout))
+    for ours, t in zip(batchnorm_train_backward(dout, cache), theirs):
+        np.testing.assert_allclose(ours, t.numpy(), rtol=1e-9, atol=1e-12)

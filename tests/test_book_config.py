@@ -335,6 +335,35 @@ def test_every_literalinclude_points_at_an_existing_regnorm_lab_object():
     assert problems == []
 
 
+TECHNIQUES = ["penalties", "dropout", "weight_decay", "feature_scaling", "batch_norm", "layer_instance_norm",
+              "rms_norm", "combining"]  # fmt: skip
+MAX_INCLUDE_LINES = 25
+
+
+def test_included_technique_code_is_short():
+    """The book shows each technique's maths core, not a whole checked function: no included block past 25 lines."""
+    long_blocks = []
+    for page, arg, pyobject in _all_literalincludes():
+        target = (page.parent / arg).resolve()
+        if target.parent == REPO_ROOT / "regnorm_lab" and target.stem in TECHNIQUES:
+            assert pyobject, f"{page.name} includes the whole of {arg}: include the maths core with :pyobject:"
+            n = len(colab_notebooks.pyobject_source(target, pyobject).splitlines())
+            if n > MAX_INCLUDE_LINES:
+                long_blocks.append(f"{page.name}: {target.name}:{pyobject} ({n} lines)")
+    assert long_blocks == []
+
+
+@pytest.mark.parametrize("module", TECHNIQUES)
+def test_technique_module_opens_with_its_maths(module: str):
+    """A newcomer sees a formula in code within the first screen: the first function starts by line 60, short."""
+    path = REPO_ROOT / "regnorm_lab" / f"{module}.py"
+    tree = ast.parse(path.read_text())
+    first = next(n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
+    assert isinstance(first, ast.FunctionDef), f"{module}: opens with class {first.name}, not a function"
+    assert first.lineno <= 60, f"{module}: the first function, {first.name}, starts at line {first.lineno}"
+    assert first.end_lineno - first.lineno + 1 <= MAX_INCLUDE_LINES, f"{module}: {first.name} is long"
+
+
 def test_literalinclude_checker_catches_a_missing_object(tmp_path: Path):
     """The parser above must see directives and a missing object, or the test above proves nothing."""
     text = "```{literalinclude} ../regnorm_lab/penalties.py\n:pyobject: no_such_function\n```\n"

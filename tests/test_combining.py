@@ -273,3 +273,23 @@ def test_r2_score_matches_sklearn_property(y: np.ndarray, data: st.DataObject) -
     expected = sk_r2_score(y, pred)
     got = r2_score(torch.tensor(y), torch.tensor(pred))
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+# ---------------------------------------------------------------- the maths cores the book shows
+
+
+def test_cores_compute_the_formulas():
+    """r2_score_core, weight_penalty_core and build_model_core called directly."""
+    from sklearn.metrics import r2_score as sk_r2
+
+    from regnorm_lab.combining import build_model_core, r2_score_core, weight_penalty_core
+
+    gen = torch.Generator().manual_seed(0)
+    y, p = torch.randn(30, generator=gen, dtype=torch.float64), torch.randn(30, generator=gen, dtype=torch.float64)
+    assert r2_score_core(y, p) == pytest.approx(sk_r2(y.numpy(), p.numpy()), rel=1e-12)
+    model = build_model_core(5, 8, 0.25, True, torch.nn.Linear, torch.nn.Dropout)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["BatchNorm1d", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    kernels = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
+    expected = sum(0.1 * w.abs().sum() + 0.2 * (w**2).sum() for w in kernels)
+    assert weight_penalty_core(model, 0.1, 0.2).item() == pytest.approx(expected.item(), rel=1e-6)

@@ -267,3 +267,19 @@ def test_module_rejects_inplace_and_bad_generator():
         Dropout(0.5, inplace=True)
     with pytest.raises(ValueError, match=r"\bgenerator\b"):
         Dropout(0.5, generator=np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- the maths core the book shows
+
+
+def test_train_core_is_inverted_dropout(rng):
+    """dropout_train_forward/backward called directly: keep-mask, 1/(1-p) scale, same factor backward."""
+    from regnorm_lab.dropout import dropout_train_backward, dropout_train_forward
+
+    x = rng.uniform(0.5, 1.5, size=(200, 50))
+    out, mask = dropout_train_forward(x, 0.3, np.random.default_rng(1))
+    assert mask.dtype == np.bool_ and abs(1 - mask.mean() - 0.3) < 0.02
+    np.testing.assert_allclose(out[mask], x[mask] / 0.7, rtol=1e-12)
+    assert np.all(out[~mask] == 0)
+    dout = rng.normal(size=x.shape)
+    np.testing.assert_allclose(dropout_train_backward(dout, mask, 0.3), np.where(mask, dout / 0.7, 0.0), rtol=1e-12)

@@ -234,3 +234,24 @@ def test_bad_shapes_raise_naming_the_argument(scale):
         scale(np.ones((3, 2)), np.ones((3, 4)))
     with pytest.raises(ValueError, match=r"\bX_train\b"):
         scale(np.ones((0, 2)), np.ones((3, 2)))
+
+
+# ---------------------------------------------------------------- the maths cores the book shows
+
+
+def test_fit_transform_cores_match_sklearn(rng):
+    """min_max_fit_transform and z_score_fit_transform called directly, against scikit-learn."""
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    from regnorm_lab.feature_scaling import min_max_fit_transform, z_score_fit_transform
+
+    X_train = rng.normal([0.0, 5.0, -2.0], [1.0, 10.0, 0.1], size=(40, 3))
+    X_test = rng.normal(size=(7, 3))
+    ours = min_max_fit_transform(X_train, X_test, -1.0, 2.0)
+    sk = MinMaxScaler(feature_range=(-1.0, 2.0)).fit(X_train)
+    np.testing.assert_allclose(ours[0], sk.transform(X_train), atol=1e-12)
+    np.testing.assert_allclose(ours[1], sk.transform(X_test), atol=1e-12)
+    ours = z_score_fit_transform(X_train, X_test)
+    sk = StandardScaler().fit(X_train)
+    np.testing.assert_allclose(ours[0], sk.transform(X_train), atol=1e-12)
+    np.testing.assert_allclose(ours[1], sk.transform(X_test), atol=1e-12)

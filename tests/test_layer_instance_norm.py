@@ -279,3 +279,34 @@ def test_layernorm_module_rejects_wrong_trailing_shape():
         LayerNorm(8)(torch.randn(3, 7))
     with pytest.raises(ValueError, match="x"):
         LayerNorm((2, 8))(torch.randn(8))
+
+
+# ---------------------------------------------------------------- the maths cores the book shows
+
+
+def test_cores_match_torch(rng):
+    """normalize_last_axis, layernorm_core_*, instancenorm_core and groupnorm_core called directly."""
+    from regnorm_lab.layer_instance_norm import (
+        groupnorm_core,
+        instancenorm_core,
+        layernorm_core_backward,
+        layernorm_core_forward,
+        normalize_last_axis,
+    )
+
+    x = rng.normal(2.0, 3.0, size=(6, 10))
+    gamma, beta, dout = rng.normal(1.0, 0.3, size=10), rng.normal(size=10), rng.normal(size=(6, 10))
+    x_hat, inv_std = normalize_last_axis(x, 1e-5)
+    np.testing.assert_allclose(x_hat, (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5))
+    assert inv_std.shape == (6, 1)
+    out, cache = layernorm_core_forward(x, gamma, beta, 1e-5)
+    xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    yt = F.layer_norm(xt, (10,), gt, bt, 1e-5)
+    np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for ours, theirs in zip(layernorm_core_backward(dout, cache), torch.autograd.grad(yt, (xt, gt, bt), T(dout))):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-9, atol=1e-12)
+    x4, g6, b6 = rng.normal(1.0, 2.0, size=(2, 6, 3, 4)), rng.normal(size=6), rng.normal(size=6)
+    np.testing.assert_allclose(instancenorm_core(x4, 1e-5), F.instance_norm(T(x4), eps=1e-5).numpy(), atol=1e-10)
+    np.testing.assert_allclose(
+        groupnorm_core(x4, 3, g6, b6, 1e-5), F.group_norm(T(x4), 3, T(g6), T(b6), 1e-5).numpy(), atol=1e-10
+    )
