@@ -205,7 +205,8 @@ def test_ps06_written_answer_is_graded_by_hand(tmp_path) -> None:
 
     course = H.copy_course(tmp_path, [P6])
     H.release(course, P6)
-    H.plant(course, "3001", P6)  # the untouched release: every autograded cell scores 0
+    # code answers untouched (every autograded cell scores 0), the written answer written
+    H.plant(course, "3001", P6, {"written_answer": "L1 and L2 shrink the weights; dropout adds noise to the units."})
     H.autograde(course, P6, force=True, timeout=60)
     waiting = {(c.student_id, c.cell) for c in manual.pending(course, P6)}
     assert ("3001", "written_answer") in waiting
