@@ -30,6 +30,9 @@ __all__ = [
     "decay_param_groups",
     "weight_norm",
     "weight_standardize",
+    "transformer_stack",
+    "last_ffn_grad_norm",
+    "PreNormResidual",
 ]
 
 
@@ -205,3 +208,57 @@ def weight_standardize(w: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     """
     axes = tuple(range(1, w.ndim))
     return (w - w.mean(axis=axes, keepdims=True)) / np.sqrt(w.var(axis=axes, keepdims=True) + eps)
+
+
+def transformer_stack(norm_first: bool, layers: int, generator: torch.Generator, d_model: int = 64) -> nn.Module:
+    """``layers`` torch encoder layers, post-LN (``norm_first=False``) or pre-LN with a final layer norm.
+
+    Weights are Xavier-uniform from ``generator`` (not torch's global one),
+    biases zero, layer norms at their identity initialisation; no dropout.
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be at least 1, got {layers!r}")
+    layer = nn.TransformerEncoderLayer(d_model, 4, 4 * d_model, dropout=0.0, norm_first=norm_first, batch_first=True)
+    final = nn.LayerNorm(d_model) if norm_first else None  # pre-LN needs one more norm on the residual stream
+    enc = nn.TransformerEncoder(layer, layers, norm=final, enable_nested_tensor=False)
+    with torch.no_grad():
+        for name, p in enc.named_parameters():
+            if p.ndim > 1:
+                bound = (6 / sum(p.shape)) ** 0.5
+                p.uniform_(-bound, bound, generator=generator)
+            elif "norm" not in name:
+                p.zero_()
+    return enc
+
+
+def last_ffn_grad_norm(norm_first: bool, layers: int, seed: int, d_model: int = 64) -> float:
+    """Gradient norm of the last layer's second feed-forward weight at initialisation (Xiong et al. 2020).
+
+    One batch of 16 random sequences of length 32 regressed onto random
+    targets with the mean squared error; everything drawn from ``seed``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    enc = transformer_stack(norm_first, layers, g, d_model)
+    x = torch.randn(16, 32, d_model, generator=g)
+    target = torch.randn(16, 32, d_model, generator=g)
+    ((enc(x) - target) ** 2).mean().backward()
+    return enc.layers[-1].linear2.weight.grad.norm().item()
+
+
+class PreNormResidual(nn.Module):
+    """``x + sublayer(norm(x))``: the pre-normalization residual block of current language models.
+
+    Args:
+        sublayer: The block's attention or feed-forward part.
+        norm: Its normalization, e.g. ``nn.RMSNorm(d)`` (LLaMA) or ``nn.LayerNorm(d)``.
+
+    Shape:
+        input (*, d); output the same.
+    """
+
+    def __init__(self, sublayer: nn.Module, norm: nn.Module) -> None:
+        super().__init__()
+        self.sublayer, self.norm = sublayer, norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.sublayer(self.norm(x))

@@ -140,3 +140,26 @@ def test_weight_standardize_per_filter():
     ws = fn.weight_standardize(w, eps=0.0)
     np.testing.assert_allclose(ws.reshape(4, -1).mean(1), 0.0, atol=1e-12)
     np.testing.assert_allclose(ws.reshape(4, -1).std(1), 1.0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_transformer_stack_layouts_and_xiong_scaling():
+    g = torch.Generator().manual_seed(0)
+    post, pre = fn.transformer_stack(False, 2, g, 16), fn.transformer_stack(True, 2, g, 16)
+    assert post.norm is None and isinstance(pre.norm, nn.LayerNorm)
+    assert not post.layers[0].norm_first and pre.layers[0].norm_first
+    # Post-LN: the last layer's gradient does not shrink with depth; pre-LN: it does (about 1/sqrt(L)).
+    post2, post8 = (np.mean([fn.last_ffn_grad_norm(False, L, s, 32) for s in range(2)]) for L in (2, 8))
+    pre2, pre8 = (np.mean([fn.last_ffn_grad_norm(True, L, s, 32) for s in range(2)]) for L in (2, 8))
+    assert 0.7 < post8 / post2 < 1.4 and 0.3 < pre8 / pre2 < 0.7  # sqrt(2/8) = 0.5
+    with pytest.raises(ValueError, match="layers"):
+        fn.transformer_stack(True, 0, g)
+
+
+def test_pre_norm_residual_is_x_plus_sublayer_of_norm():
+    g = torch.Generator().manual_seed(1)
+    lin = nn.Linear(8, 8)
+    block = fn.PreNormResidual(lin, nn.RMSNorm(8, eps=1e-6))
+    x = torch.randn(3, 8, generator=g)
+    expected = x + lin(x / torch.sqrt((x**2).mean(-1, keepdim=True) + 1e-6))
+    torch.testing.assert_close(block(x), expected)
