@@ -135,10 +135,11 @@ def probe_test(grade_id: str, behaviour: str, points: float, *, function: str, a
     if not checks:
         raise ValueError(f"grade_id {grade_id!r} has no checks in regnorm_lab.course.cases.{assignment}")
     lines = [f"# Test: {behaviour}"]
+    names = ", ".join([function, *checks[0].helpers])
     if any(not c.hidden for c in checks):
-        lines.append(f"P.run({grade_id!r}, {function})")
+        lines.append(f"P.run({grade_id!r}, {names})")
     if any(c.hidden for c in checks):
-        lines += ["### BEGIN HIDDEN TESTS", f"P.run({grade_id!r}, {function}, hidden=True)", "### END HIDDEN TESTS"]
+        lines += ["### BEGIN HIDDEN TESTS", f"P.run({grade_id!r}, {names}, hidden=True)", "### END HIDDEN TESTS"]
     return Cell("test", "\n".join(lines), grade_id=grade_id, points=float(points), function=function)
 
 

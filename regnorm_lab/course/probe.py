@@ -239,10 +239,12 @@ class Session:
         self.assignment = assignment
         self.checks = cases.load(assignment)
 
-    def run(self, cell: str, fn: Any, hidden: bool | str = False) -> None:
+    def run(self, cell: str, fn: Any, *helpers: Any, hidden: bool | str = False) -> None:
         """Run the visible (or, with ``hidden``, the hidden) checks of test cell ``cell`` on ``fn``.
 
-        ``hidden`` is True in the source notebook; the grader replaces it by the cell's key.
+        ``helpers`` are other functions of the student the check's runner needs (a backward
+        check gets the student's forward). ``hidden`` is True in the source notebook; the
+        grader replaces it by the cell's key.
         Returns None: a value on a test cell's last line would be read by nbgrader as points.
         """
         key = hidden if isinstance(hidden, str) else (cell_key(DEFAULT_SECRET, self.assignment, cell) if hidden else None)
@@ -250,8 +252,9 @@ class Session:
             if check.hidden != bool(hidden):
                 continue
             cases = check.make(np.random.default_rng(check_seed(self.assignment, cell, index, key)))
-            if callable(fn):
-                results = [run_case(fn, case, check.runner) for case in cases]
+            if callable(fn) and all(callable(h) for h in helpers):
+                target = (fn, *helpers) if helpers else fn
+                results = [run_case(target, case, check.runner) for case in cases]
             else:
                 results = [{"inputs": digest(c.args, c.kwargs), "raised": {"types": ["TypeError"], "message": f"{check.function} is not a function"}} for c in cases]
             record = {"version": VERSION, "assignment": self.assignment, "cell": cell, "check": index, "hidden": check.hidden, "cases": results}

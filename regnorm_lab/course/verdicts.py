@@ -94,6 +94,8 @@ def compare(got: Any, expected: Any, what: str, *, rtol: float, atol: float) -> 
         return None
     if expected is None:
         return None if got is None else f"{what}: expected None, got {_describe(got)}"
+    if isinstance(expected, str):  # names (e.g. layer types) compare exactly
+        return None if got == expected else f"{what}: expected {expected!r}, got {got!r}"
     if got is None:
         return f"{what}: the result is None (did the function forget to return?)"
     a, e = _numbers(got), _numbers(expected)
@@ -143,7 +145,8 @@ def _rule_close(function: str, check: _cases.Check, case: _cases.Case, got: Any)
         expected = case.expect
     else:
         args, kwargs = copy.deepcopy((case.args, case.kwargs))
-        expected = decode(encode((check.runner or (lambda f, a, k: f(*a, **k)))(reference(function), args, kwargs)))
+        target = (reference(function), *(reference(h) for h in check.helpers)) if check.helpers else reference(function)
+        expected = decode(encode((check.runner or (lambda f, a, k: f(*a, **k)))(target, args, kwargs)))
     rtol, atol = tolerances(case.args, case.kwargs, got, expected)
     if opts.get("exact"):
         rtol = atol = 0.0
@@ -151,8 +154,13 @@ def _rule_close(function: str, check: _cases.Check, case: _cases.Case, got: Any)
 
 
 def _rule_unchanged(function: str, check: _cases.Check, case: _cases.Case, got: Any) -> str | None:
-    if not _same_inputs((case.args, case.kwargs), got if isinstance(got, tuple) and len(got) == 2 else ((), {"?": got})):
-        return f"{case.label} modified an argument in place; work on a copy (inputs are never modified)"
+    if not (isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], tuple) and isinstance(got[1], dict)):
+        return f"{case.label}: the test could not read the arguments back"
+    before = [(f"argument {i + 1}", v) for i, v in enumerate(case.args)] + [(f"argument {k!r}", v) for k, v in case.kwargs.items()]
+    after = list(got[0]) + [got[1].get(k) for k in case.kwargs]
+    for (name, old), new in zip(before, after):
+        if not _same_inputs(((old,), {}), ((new,), {})):
+            return f"{case.label} modified its {name} in place; work on a copy (inputs are never modified)"
     return None
 
 

@@ -53,6 +53,8 @@ class Check:
         hidden: Part of the cell's hidden tests (its inputs come from the course secret).
         runner: ``(fn, args, kwargs) -> value`` run in the kernel (default: ``fn(*args, **kwargs)``);
             the grader runs the same runner on the reference.
+        helpers: Other contract functions the runner needs (e.g. the forward pass of a
+            backward check): the runner then gets ``(fn, *helpers)`` as its first argument.
     """
 
     function: str
@@ -60,6 +62,7 @@ class Check:
     verdict: str = "close"
     hidden: bool = False
     runner: Callable[..., Any] | None = None
+    helpers: tuple[str, ...] = ()
 
 
 def call_inplace(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
