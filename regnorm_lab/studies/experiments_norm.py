@@ -235,12 +235,14 @@ def lr_sweep(
     batch_size: int = 64,
     depth: int = 5,
     width: int = 64,
+    init: str = "default",
 ) -> list[SweepRow]:
     """Train one deep MLP per (norm, lr, seed) with SGD and record its loss curve.
 
     For a given seed every network starts from the same ``Linear`` weights and
     sees the same mini-batch order, so the only difference between ``norm``
-    settings is the normalization layer itself.
+    settings is the normalization layer itself. ``init`` is passed to
+    :func:`make_deep_mlp` (``"default"`` or ``"he"``).
 
     Shape:
         X: ``(N, D)``; y: ``(N,)``.
@@ -250,7 +252,8 @@ def lr_sweep(
         for norm in norms:
             for lr in lrs:
                 model = make_deep_mlp(
-                    X.shape[1], n_classes, generator=torch.Generator().manual_seed(seed), depth=depth, width=width, norm=norm
+                    X.shape[1], n_classes, generator=torch.Generator().manual_seed(seed), depth=depth, width=width,
+                    norm=norm, init=init,
                 )
                 losses = train_classifier(
                     model, X, y, lr=lr, epochs=epochs, generator=torch.Generator().manual_seed(10_000 + seed), batch_size=batch_size
