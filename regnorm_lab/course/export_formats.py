@@ -21,7 +21,7 @@ import dataclasses
 import os
 import pathlib
 
-from .lms.worksheet import Template, canvas_columns, moodle_id, read_canvas, read_moodle, write_template
+from .lms.worksheet import Template, canvas_columns, read_canvas, read_moodle, write_template
 
 __all__ = ["Grade", "ExportResult", "grades", "export_canvas", "export_moodle", "export_long", "FORMATS"]
 
