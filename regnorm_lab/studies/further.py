@@ -215,7 +215,7 @@ def random_relu_features(x: np.ndarray, n_features: int, rng: np.random.Generato
 
 def min_norm_test_error(
     n_train: int, feature_counts: list[int], rng: np.random.Generator, d: int = 10, noise_sd: float = 0.1,
-    n_test: int = 1000,
+    n_test: int = 1000, alpha: float = 0.0,
 ) -> np.ndarray:
     """Test mean squared error of the min-norm least-squares fit on random ReLU features, per feature count.
 
@@ -223,6 +223,8 @@ def min_norm_test_error(
     ``d`` Gaussian inputs, the student is least squares on ``p`` random ReLU
     features solved with the pseudo-inverse (the minimum-norm interpolant once
     ``p >= n_train``). The error peaks near ``p = n_train`` and falls again.
+    With ``alpha > 0`` the student is ridge instead, ``Phi^T (Phi Phi^T + alpha I)^-1 y``,
+    which flattens the peak.
 
     Shape:
         returns (len(feature_counts),).
@@ -235,6 +237,10 @@ def min_norm_test_error(
     for p in feature_counts:
         V_rng = np.random.default_rng(rng.integers(2**32))
         both = random_relu_features(np.concatenate([x_tr, x_te]), p, V_rng)
-        w = np.linalg.pinv(both[:n_train]) @ y_tr
+        phi = both[:n_train]
+        if alpha > 0:  # the dual form of ridge: one n_train x n_train solve whatever p is
+            w = phi.T @ np.linalg.solve(phi @ phi.T + alpha * np.eye(n_train), y_tr)
+        else:
+            w = np.linalg.pinv(phi) @ y_tr
         errors.append(np.mean((both[n_train:] @ w - y_te) ** 2))
     return np.array(errors)

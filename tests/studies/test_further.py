@@ -111,3 +111,13 @@ def test_double_descent_peaks_at_the_interpolation_threshold():
     err = fz.min_norm_test_error(40, counts, np.random.default_rng(4))
     assert err.shape == (5,)
     assert err[2] > 5 * err[1] and err[2] > 5 * err[4]  # the peak at p = n, and the second descent
+
+
+def test_ridge_flattens_the_double_descent_peak():
+    counts = [20, 40, 400]
+    plain = fz.min_norm_test_error(40, counts, np.random.default_rng(4))
+    ridge = fz.min_norm_test_error(40, counts, np.random.default_rng(4), alpha=0.1)
+    assert ridge[1] < plain[1] / 5
+    # and a vanishing alpha is the min-norm fit
+    tiny = fz.min_norm_test_error(40, counts, np.random.default_rng(4), alpha=1e-10)
+    np.testing.assert_allclose(tiny[[0, 2]], plain[[0, 2]], rtol=1e-3)
