@@ -89,17 +89,22 @@ def due_date(cfg: Any, assignment: str) -> dt.datetime | None:
 
 
 def sync_due_date(course_root: str | os.PathLike[str], assignment: str) -> dt.datetime | None:
-    """Write the config's due date of ``assignment`` into the gradebook (where nbgrader reads it)."""
+    """Write the config's due date of ``assignment`` into the gradebook (where nbgrader reads it).
+
+    Without a date in the config the gradebook is left alone (a date set with nbgrader's
+    formgrader stays).
+    """
     from nbgrader.api import Gradebook
 
     from . import pipeline
 
     cfg = pipeline.load_config(pathlib.Path(course_root))
     when = due_date(cfg, assignment)
+    if when is None:
+        return None
     pipeline.venv_on_path()
     with Gradebook(str(cfg.CourseDirectory.db_url), str(cfg.CourseDirectory.course_id)) as gb:
-        # nbgrader keeps naive UTC datetimes
-        gb.update_or_create_assignment(assignment, duedate=when.replace(tzinfo=None) if when else None)
+        gb.update_or_create_assignment(assignment, duedate=when.replace(tzinfo=None))  # nbgrader keeps naive UTC
     return when
 
 
