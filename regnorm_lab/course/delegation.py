@@ -81,17 +81,49 @@ def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterable[str]:
                 yield name
         if isinstance(node, ast.Call):
             name = _dotted(node.func, aliases) or ""
-            if name in _UNREADABLE:
+            if name == "__import__" and node.args and _folded(node.args[0]):
+                yield _folded(node.args[0])  # type: ignore[misc]
+            elif name in _UNREADABLE:
                 yield f"<unreadable:{name}>"
             elif name == "importlib.import_module":
-                arg = node.args[0] if node.args else None
-                yield arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else "<unreadable:importlib.import_module>"
+                text = _folded(node.args[0]) if node.args else None
+                yield text if text else "<unreadable:importlib.import_module>"
+            elif name == "getattr" and len(node.args) >= 2:
+                owner = _owner(node.args[0], aliases)
+                text = _folded(node.args[1])
+                if owner and text:
+                    yield f"{owner}.{text}"
+                elif owner:
+                    yield f"<getattr:{owner}>"
 
 
-def _matches(name: str, forbidden: tuple[str, ...]) -> str | None:
+def _folded(node: ast.AST) -> str | None:
+    """The value of a string built from literals (``"regnorm" + "_lab"``), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _folded(node.left), _folded(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_folded(v) for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    return None
+
+
+def _owner(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """What ``getattr``'s first argument names: a dotted name, or the module ``importlib.import_module`` loads."""
+    if isinstance(node, ast.Call) and (_dotted(node.func, aliases) or "") == "importlib.import_module" and node.args:
+        return _folded(node.args[0])
+    return _dotted(node, aliases)
+
+
+def _matches(name: str, forbidden: tuple[str, ...], function: str) -> str | None:
+    """The forbidden entry ``name`` falls under (the reference itself named as ``regnorm_lab.<function>``)."""
     for f in forbidden:
         if name == f or name.startswith(f + "."):
-            return name if name.count(".") <= f.count(".") + 1 else f
+            if f == "regnorm_lab" and name.rsplit(".", 1)[-1] == function:
+                return f"regnorm_lab.{function}"
+            return f
     return None
 
 
@@ -133,7 +165,12 @@ def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -
             if name.startswith("<unreadable:"):
                 found.append(name[len("<unreadable:"):-1])
                 continue
-            hit = _matches(name, forbidden)
+            if name.startswith("<getattr:"):  # a name computed at run time, looked up where a forbidden routine lives
+                owner = name[len("<getattr:"):-1]
+                if any(f == owner or f.startswith(owner + ".") or owner.startswith(f + ".") for f in forbidden):
+                    found.append(f"getattr({owner}, ...)")
+                continue
+            hit = _matches(name, forbidden, function)
             if hit:
                 found.append(hit)
             head = name.split(".")[0]
@@ -145,7 +182,7 @@ def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -
 def message(function: str, found: list[str]) -> str:
     """The one-line feedback for a delegating ``function``."""
     what = found[0]
-    if what in _UNREADABLE or what == "importlib.import_module":
+    if what in _UNREADABLE or what == "importlib.import_module" or what.startswith("getattr("):
         what = f"{what} (code the grader cannot read)"
     return (
         f"{function} calls {what}: write it yourself. A function that delegates to the reference "

@@ -51,7 +51,8 @@ def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded)
     text = graded.feedback_text("shortcuts")
     # each one hides the call differently: getattr at run time, a module object, a layer, the reference
     assert "layernorm_forward calls torch.layer_norm: write it yourself" in text
-    assert "instancenorm_forward calls torch.nn.functional.instance_norm: write it yourself" in text
+    # decided from the source: the routine the answer names (nn.InstanceNorm2d runs F.instance_norm)
+    assert "instancenorm_forward calls torch.nn.InstanceNorm2d: write it yourself" in text
     assert "groupnorm_forward calls torch.nn.GroupNorm: write it yourself" in text
     assert "layernorm_backward calls regnorm_lab" in text
     assert graded.score("shortcuts") == (0.0, MAX)
