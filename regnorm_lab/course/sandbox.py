@@ -81,8 +81,8 @@ def _system_binds() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    # the loader cache and time zone; no passwd, hosts or resolver files (nothing to look up)
-    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+    # the loader cache, time zone and fonts (matplotlib); no passwd, hosts or resolver files
+    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/fonts"):
         if os.path.exists(f):
             args += ["--ro-bind", f, f]
     return args

@@ -149,3 +149,19 @@ def test_settings_come_from_the_course_config() -> None:
     cmd = jail.command(["true"])
     jail.close()
     assert f"--as={512 * 1024 * 1024}" in cmd and "--die-with-parent" in cmd and "--unshare-net" in cmd
+
+
+@pytest.mark.slow
+def test_validate_runs_the_notebook_in_the_sandbox_when_asked(tmp_path: pathlib.Path) -> None:
+    from regnorm_lab.course import pipeline
+
+    course = H.copy_course(tmp_path, [A])
+    H.release(course, A)
+    solution = H.solution_answers(H.EXERCISES, A)
+    # l1_penalty is defined only where the course folder is invisible: inside the sandbox
+    hidden_def = f"import os\nif not os.path.exists({str(course)!r}):\n" + "\n".join("    " + ln for ln in solution["l1_penalty"].splitlines())
+    path = H.plant(course, "student", A, {**solution, "l1_penalty": hidden_def})
+    ok, report = pipeline.validate(path, course, sandbox=True)
+    assert ok, report
+    ok, _ = pipeline.validate(path, course, sandbox=False)
+    assert not ok  # the same notebook outside the sandbox sees the course and defines nothing
