@@ -15,6 +15,12 @@ module                    what                                        exercise
 ``rms_norm``              RMS norm                                    ps07
 ``combining``             the seed-003 model, R², kernel penalties    ps06
 ========================  ==========================================  ==========
+
+Each module opens with its maths core, the short functions the book shows
+(``batchnorm_train_forward``, ``layernorm_core_backward``, ...); the checked
+contract functions below it validate their arguments and call that core.
+Argument checks shared by the modules live in ``_validation``, the
+numerically careful mean and variance in ``stats``.
 """
 
 from __future__ import annotations
