@@ -34,7 +34,7 @@ from .analysis import Claim
 __all__ = ["StudyResult", "Study", "register_study", "get_study", "study_names", "STUDY_MODULES"]
 
 #: Modules that register studies when imported (the command line imports each).
-STUDY_MODULES: list[str] = ["regnorm_lab.studies.seed003"]
+STUDY_MODULES: list[str] = ["regnorm_lab.studies.seed003", "regnorm_lab.studies.claims_studies"]
 
 
 @dataclass
