@@ -14,7 +14,11 @@ seed per draw this is the ordinary paired t-interval over runs.
 "No effect" is never read off a non-significant interval: :func:`paired_effect`
 also runs the two one-sided tests (TOST) of equivalence against a stated
 margin, and :func:`holm` adjusts p-values when a page reads several
-intervals at once. scipy does the t arithmetic; the tests compare with it.
+intervals at once. The arithmetic is the study engine's
+(:mod:`~regnorm_lab.studies.analysis`: ``draw_t_interval``, ``tost``,
+``holm``), so the chapters and ``python -m regnorm_lab.studies`` compute
+intervals one way; this module adds the factor-level interface the
+chapters' tidy tables use, the run counts and the argument checks.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from . import analysis
 
 __all__ = ["Effect", "paired_effect", "holm", "interval", "count_below"]
 
@@ -135,27 +141,17 @@ def paired_effect(
     if margin is not None and not margin > 0:
         raise ValueError(f"margin must be > 0, got {margin!r}")
     diff = _paired_differences(table, factor, value, treatment, control)
-    per_draw = diff.groupby(level="draw").mean()
-    mean, lo, hi = interval(per_draw.to_numpy())
-    if per_draw.std() > 0:
-        p = float(stats.ttest_1samp(per_draw, 0.0).pvalue)
-    else:  # identical differences: no spread to test against; certain unless they are all zero
-        p = 1.0 if mean == 0.0 else 0.0
-    p_tost = math.nan
-    if margin is not None:
-        # Two one-sided tests: H0 "difference <= -margin" and H0 "difference >= +margin"; equivalence needs both rejected.
-        p_low = stats.ttest_1samp(per_draw, -margin, alternative="greater").pvalue
-        p_high = stats.ttest_1samp(per_draw, margin, alternative="less").pvalue
-        p_tost = float(max(p_low, p_high))
-    seeds = diff.groupby(level="draw").size()
+    e = analysis.draw_t_interval(diff)  # seed-average within draws, t-interval and t-test over draws
+    # Two one-sided tests: H0 "difference <= -margin" and H0 "difference >= +margin"; equivalence needs both rejected.
+    p_tost = math.nan if margin is None else analysis.tost(e.draw_effects, margin)[0]
     return Effect(
-        estimate=mean,
-        ci=(lo, hi),
-        p=p,
+        estimate=e.estimate,
+        ci=e.ci,
+        p=e.p_value,
         p_tost=p_tost,
         margin=math.nan if margin is None else float(margin),
-        n_draws=int(per_draw.size),
-        n_seeds=int(seeds.min()),
+        n_draws=e.n_draws,
+        n_seeds=e.n_seeds,
         n_below=int((diff < 0).sum()),
         n_pairs=int(diff.size),
     )
@@ -168,7 +164,7 @@ def count_below(table: pd.DataFrame, *, factor: str, value: str, treatment: str,
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error), in the input order.
+    """Holm's step-down adjusted p-values (family-wise error), in the input order (the engine's, checked input).
 
     Sort the ``m`` p-values, multiply the ``k``-th smallest by ``m - k + 1``,
     make the sequence non-decreasing and cap it at 1 (Holm, 1979). A claim
@@ -184,9 +180,4 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     p = np.asarray(pvalues, dtype=np.float64)
     if p.ndim != 1 or p.size == 0 or np.any(~((p >= 0) & (p <= 1))):
         raise ValueError(f"pvalues must be a non-empty 1-D sequence of values in [0, 1], got {pvalues!r}")
-    m = p.size
-    order = np.argsort(p)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    return analysis.holm(p)
