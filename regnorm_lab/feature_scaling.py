@@ -48,7 +48,7 @@ def z_score_fit_transform(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.n
     Shape:
         X_train: ``(n_train, d)``; X_test: ``(n_test, d)``; outputs: the same shapes.
     """
-    mu, var = mean_var(X_train, axis=0)  # two passes: exact even when the mean is large
+    mu, var = mean_var(X_train, axis=0)  # two passes: accurate even when the mean is large
     mu, sigma = _guard_constant_columns(X_train, mu, var)  # a constant column gets sigma = 1
     return (X_train - mu) / sigma, (X_test - mu) / sigma
 
