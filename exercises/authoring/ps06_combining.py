@@ -14,17 +14,19 @@ second each on one CPU thread), so it fits well inside the per-cell time limit.
 
 from regnorm_lab.course import authoring
 from regnorm_lab.booktools import book_url
-from regnorm_lab.course.authoring import Cell, answer, markdown, setup, test
+from regnorm_lab.course.authoring import Cell, answer, markdown, probe_test, setup
 
 BOOK = book_url("11_combining.md")  # the address comes from _config.yml (repository.url)
 WRITTEN_POINTS = 4.0
 
+A = "ps06_combining"
 SETUP = """\
-# Setup (read-only): the libraries and the course's grading helpers.
+# Setup (read-only): the libraries and the course's probe, which runs your functions on the test inputs.
 import numpy as np
 import torch
 from torch import nn
-import regnorm_lab.grading as G
+from regnorm_lab.course import probe
+P = probe.session("ps06_combining")
 
 torch.set_num_threads(1)  # these small models train fastest on one thread"""
 
@@ -185,46 +187,11 @@ CELLS = [
             return 1.0 - ss_res / ss_tot
             ### END SOLUTION
     '''),
-    test("test_r2_score_values", "r2_score matches sklearn.metrics.r2_score", 3, '''
-        from sklearn.metrics import r2_score as _sk_r2
-        _y, _p = torch.tensor([3.0, -0.5, 2.0, 7.0]), torch.tensor([2.5, 0.0, 2.0, 8.0])
-        G.check_close(r2_score(_y, _p), _sk_r2(_y.numpy(), _p.numpy()), "r2_score([3, -0.5, 2, 7], [2.5, 0, 2, 8])")
-        G.check_close(r2_score(_y, _y.mean().repeat(4)), 0.0, "r2_score when always predicting the mean")
-        ### BEGIN HIDDEN TESTS
-        _g = torch.Generator().manual_seed(6001)
-        for _n, _dtype, _noise in [(2, torch.float64, 0.5), (10, torch.float64, 3.0), (200, torch.float64, 0.1), (500, torch.float32, 0.7), (64, torch.float32, 5.0)]:
-            _y = (torch.randn(_n, generator=_g, dtype=torch.float64) * 4.0 + 10.0).to(_dtype)
-            _p = (_y.double() + _noise * torch.randn(_n, generator=_g, dtype=torch.float64)).to(_dtype)
-            _tol = {"rtol": 1e-4, "atol": 1e-5} if _dtype == torch.float32 else {}
-            G.check_close(r2_score(_y.clone(), _p.clone()), _sk_r2(_y.double().numpy(), _p.double().numpy()), f"r2_score of {_n} {str(_dtype)[6:]} values with noise {_noise}", **_tol)
-        _y = torch.arange(6.0, dtype=torch.float64)
-        G.check_close(r2_score(_y, _y.flip(0)), _sk_r2(_y.numpy(), _y.flip(0).numpy()), "r2_score of reversed predictions (negative R²)")
-        G.check_close(r2_score(_y, _y.clone()), 1.0, "r2_score of perfect predictions")
-        ### END HIDDEN TESTS
-    ''', function="r2_score"),
-    test("test_r2_score_float", "r2_score returns a Python float", 1, '''
-        G.check_float(r2_score(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.5, 2.0, 3.0])), "r2_score(torch.tensor([1, 2, 4]), torch.tensor([1.5, 2, 3]))")
-        ### BEGIN HIDDEN TESTS
-        G.check_float(r2_score(torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 2.0], dtype=torch.float64)), "r2_score of perfect float64 predictions")
-        G.check_float(r2_score(torch.ones(3), torch.ones(3)), "r2_score of a constant target")
-        ### END HIDDEN TESTS
-    ''', function="r2_score"),
-    test("test_r2_score_constant_target", "r2_score of a constant y_true is 1.0 for exact predictions and 0.0 otherwise, as scikit-learn", 1, '''
-        from sklearn.metrics import r2_score as _sk_r2
-        G.check_close(r2_score(torch.full((4,), 2.0), torch.full((4,), 2.0)), _sk_r2(np.full(4, 2.0), np.full(4, 2.0)), "r2_score of a constant target predicted exactly")
-        G.check_close(r2_score(torch.full((4,), 2.0), torch.tensor([2.0, 2.5, 2.0, 1.0])), _sk_r2(np.full(4, 2.0), np.array([2.0, 2.5, 2.0, 1.0])), "r2_score of a constant target predicted with errors")
-    ''', function="r2_score"),
-    test("test_r2_score_model_output", "r2_score works on predictions that require grad (straight from a model)", 1, '''
-        from sklearn.metrics import r2_score as _sk_r2
-        _g = torch.Generator().manual_seed(6002)
-        _X, _y = torch.randn(20, 3, generator=_g), torch.randn(20, generator=_g)
-        _lin = nn.Linear(3, 1)
-        _p = _lin(_X).reshape(-1)  # requires grad
-        G.check_close(r2_score(_y, _p), _sk_r2(_y.numpy(), _p.detach().numpy()), "r2_score of a Linear layer's predictions", rtol=1e-4, atol=1e-5)
-    ''', function="r2_score"),
-    test("test_r2_score_no_inplace", "r2_score leaves y_true and y_pred unchanged", 1, '''
-        G.assert_no_inplace(r2_score, torch.tensor([3.0, -0.5, 2.0, 7.0]), torch.tensor([2.5, 0.0, 2.0, 8.0]), what="r2_score")
-    ''', function="r2_score"),
+    probe_test("test_r2_score_values", "r2_score matches sklearn.metrics.r2_score", 3, function="r2_score", assignment=A),
+    probe_test("test_r2_score_float", "r2_score returns a Python float", 1, function="r2_score", assignment=A),
+    probe_test("test_r2_score_constant_target", "r2_score of a constant y_true is 1.0 for exact predictions and 0.0 otherwise, as scikit-learn", 1, function="r2_score", assignment=A),
+    probe_test("test_r2_score_model_output", "r2_score works on predictions that require grad (straight from a model)", 1, function="r2_score", assignment=A),
+    probe_test("test_r2_score_no_inplace", "r2_score leaves y_true and y_pred unchanged", 1, function="r2_score", assignment=A),
     markdown("""
         ## 2. `weight_penalty(model, l1=0.0, l2=0.0)`
 
@@ -245,84 +212,10 @@ CELLS = [
             return total
             ### END SOLUTION
     '''),
-    test("test_weight_penalty_value", "weight_penalty returns l1 * sum|W| + l2 * sum W**2 over the Linear weights", 3, '''
-        _m = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
-        with torch.no_grad():
-            _m[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
-            _m[2].weight.copy_(torch.tensor([[-3.0, 1.0]]))
-        # sum|W| = 3.5 + 4 = 7.5 and sum W**2 = 5.25 + 10 = 15.25
-        G.check_close(weight_penalty(_m, l1=0.1), 0.75, "weight_penalty(model, l1=0.1)")
-        G.check_close(weight_penalty(_m, l2=0.01), 0.1525, "weight_penalty(model, l2=0.01)")
-        G.check_close(weight_penalty(_m, 0.1, 0.01), 0.9025, "weight_penalty(model, 0.1, 0.01)")
-        ### BEGIN HIDDEN TESTS
-        _g = torch.Generator().manual_seed(6003)
-        for _sizes in [(5, 3), (4, 8, 8, 1), (20, 128, 128, 1)]:
-            _layers = [nn.Linear(a, b, bias=False) for a, b in zip(_sizes[:-1], _sizes[1:])]
-            with torch.no_grad():
-                for _l in _layers:
-                    _l.weight.copy_(torch.randn(_l.weight.shape, generator=_g))
-            _m = nn.Sequential(_layers[0], nn.Sequential(nn.Tanh(), *_layers[1:]))  # nested: use model.modules()
-            for _a, _b in [(0.0, 0.0), (1e-3, 0.0), (0.0, 0.5), (0.01, 0.02)]:
-                _want = sum(_a * _l.weight.detach().abs().sum() + _b * (_l.weight.detach() ** 2).sum() for _l in _layers)
-                G.check_close(weight_penalty(_m, _a, _b), _want, f"weight_penalty with l1={_a}, l2={_b} on Linear layers {_sizes}")
-        ### END HIDDEN TESTS
-    ''', function="weight_penalty"),
-    test("test_weight_penalty_only_linear_weights", "weight_penalty leaves out biases and normalisation parameters", 2, '''
-        _m = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
-        with torch.no_grad():
-            _m[0].weight.fill_(5.0)
-            _m[0].bias.fill_(-5.0)
-            _m[1].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
-            _m[1].bias.fill_(10.0)
-            _m[3].weight.copy_(torch.tensor([[-3.0, 1.0]]))
-            _m[3].bias.fill_(-7.0)
-        G.check_close(weight_penalty(_m, 0.1, 0.01), 0.9025, "weight_penalty of a model with BatchNorm and biases (only the two Linear weight matrices count)")
-        ### BEGIN HIDDEN TESTS
-        _g = torch.Generator().manual_seed(6004)
-        _m = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 4), nn.LayerNorm(4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 1))
-        with torch.no_grad():
-            for _p in _m.parameters():
-                _p.copy_(torch.randn(_p.shape, generator=_g) + 1.0)
-        _want = sum(0.2 * _l.weight.detach().abs().sum() + 0.3 * (_l.weight.detach() ** 2).sum() for _l in (_m[1], _m[5]))
-        G.check_close(weight_penalty(_m, 0.2, 0.3), _want, "weight_penalty of a model with BatchNorm, LayerNorm, Dropout and biases")
-        _m[5].bias.grad = None
-        weight_penalty(_m, 0.2, 0.3).backward()
-        G.check_true(_m[5].bias.grad is None or float(_m[5].bias.grad.abs().sum()) == 0.0, "weight_penalty must not depend on the Linear biases")
-        G.check_true(_m[0].weight.grad is None or float(_m[0].weight.grad.abs().sum()) == 0.0, "weight_penalty must not depend on BatchNorm's weight")
-        ### END HIDDEN TESTS
-    ''', function="weight_penalty"),
-    test("test_weight_penalty_differentiable", "weight_penalty is a 0-d tensor whose gradient is l1 * sign(W) + 2 * l2 * W", 2, '''
-        _m = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
-        with torch.no_grad():
-            _m[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.25]]))
-            _m[2].weight.copy_(torch.tensor([[-3.0, 1.0]]))
-        _pen = weight_penalty(_m, 0.1, 0.01)
-        G.check_true(isinstance(_pen, torch.Tensor) and _pen.dim() == 0, f"weight_penalty must return a 0-d torch tensor, got {type(_pen).__name__} {getattr(_pen, 'shape', '')}")
-        G.check_true(_pen.requires_grad, "weight_penalty's result must be differentiable (no .item(), float() or numpy inside)")
-        _pen.backward()
-        for _i in (0, 2):
-            _w = _m[_i].weight.detach()
-            G.check_close(_m[_i].weight.grad, 0.1 * torch.sign(_w) + 2 * 0.01 * _w, f"gradient of weight_penalty(model, 0.1, 0.01) with respect to layer {_i}'s weight")
-        ### BEGIN HIDDEN TESTS
-        _g = torch.Generator().manual_seed(6005)
-        _m = nn.Sequential(nn.Linear(7, 5, bias=False), nn.Sequential(nn.ReLU(), nn.Linear(5, 3, bias=False)))
-        with torch.no_grad():
-            for _p in _m.parameters():
-                _p.copy_(torch.randn(_p.shape, generator=_g))
-        for _a, _b in [(0.5, 0.0), (0.0, 0.25)]:
-            _m.zero_grad()
-            weight_penalty(_m, _a, _b).backward()
-            for _l in (_m[0], _m[1][1]):
-                G.check_close(_l.weight.grad, _a * torch.sign(_l.weight.detach()) + 2 * _b * _l.weight.detach(), f"gradient of weight_penalty with l1={_a}, l2={_b} for a {tuple(_l.weight.shape)} weight")
-        ### END HIDDEN TESTS
-    ''', function="weight_penalty"),
-    test("test_weight_penalty_no_inplace", "weight_penalty leaves the model's parameters unchanged", 1, '''
-        _m = nn.Sequential(nn.BatchNorm1d(3), nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
-        _before = {k: v.clone() for k, v in _m.state_dict().items()}
-        weight_penalty(_m, 0.1, 0.2)
-        for _k, _v in _m.state_dict().items():
-            G.check_true(torch.equal(_v, _before[_k]), f"weight_penalty changed the model's {_k}; it must only read the weights")
-    ''', function="weight_penalty"),
+    probe_test("test_weight_penalty_value", "weight_penalty returns l1 * sum|W| + l2 * sum W**2 over the Linear weights", 3, function="weight_penalty", assignment=A),
+    probe_test("test_weight_penalty_only_linear_weights", "weight_penalty leaves out biases and normalisation parameters", 2, function="weight_penalty", assignment=A),
+    probe_test("test_weight_penalty_differentiable", "weight_penalty is a 0-d tensor whose gradient is l1 * sign(W) + 2 * l2 * W", 2, function="weight_penalty", assignment=A),
+    probe_test("test_weight_penalty_no_inplace", "weight_penalty leaves the model's parameters unchanged", 1, function="weight_penalty", assignment=A),
     markdown("""
         ## 3. `build_model(n_features, hidden=128, dropout=0.0, batch_norm=True)`
 
@@ -348,47 +241,10 @@ CELLS = [
             return nn.Sequential(*layers)
             ### END SOLUTION
     '''),
-    test("test_build_model_layers", "build_model's default model is BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear with the right sizes", 3, '''
-        _m = build_model(20)
-        G.check_true(isinstance(_m, nn.Sequential), f"build_model must return an nn.Sequential, got {type(_m).__name__}")
-        _kinds = [type(_l).__name__ for _l in _m]
-        _want = [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
-        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(20) layers: expected {[t.__name__ for t in _want]}, got {_kinds}")
-        G.check_true(_m[0].num_features == 20, f"BatchNorm1d must normalise the 20 input features, got num_features={_m[0].num_features}")
-        _shapes = [(_l.in_features, _l.out_features) for _l in _m if isinstance(_l, nn.Linear)]
-        G.check_true(_shapes == [(20, 128), (128, 128), (128, 1)], f"Linear layers of build_model(20): expected (in, out) sizes [(20, 128), (128, 128), (128, 1)], got {_shapes}")
-        ### BEGIN HIDDEN TESTS
-        _m = build_model(3, hidden=7)
-        _shapes = [(_l.in_features, _l.out_features) for _l in _m if isinstance(_l, nn.Linear)]
-        G.check_true(_shapes == [(3, 7), (7, 7), (7, 1)], f"Linear layers of build_model(3, hidden=7): got {_shapes}")
-        G.check_true(len(_m) == 6 and _m[0].num_features == 3, "build_model(3, hidden=7) must have the 6 default layers, BatchNorm1d(3) first")
-        G.check_true(not any(isinstance(_l, nn.Dropout) for _l in build_model(5, dropout=0.0)), "build_model with dropout=0 must have no Dropout layer")
-        ### END HIDDEN TESTS
-    ''', function="build_model"),
-    test("test_build_model_dropout", "build_model with dropout > 0 puts a Dropout(p) after each hidden ReLU", 2, '''
-        _m = build_model(10, hidden=16, dropout=0.2)
-        _kinds = [type(_l).__name__ for _l in _m]
-        _want = [nn.BatchNorm1d, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
-        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(10, hidden=16, dropout=0.2) layers: expected {[t.__name__ for t in _want]}, got {_kinds}")
-        G.check_true(_m[3].p == 0.2 and _m[6].p == 0.2, "both Dropout layers must drop with probability p=0.2")
-        ### BEGIN HIDDEN TESTS
-        _m = build_model(4, hidden=8, dropout=0.5, batch_norm=False)
-        _want = [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
-        G.check_true(len(_m) == len(_want) and all(isinstance(_l, _t) for _l, _t in zip(_m, _want)), f"build_model(4, hidden=8, dropout=0.5, batch_norm=False) layers: got {[type(_l).__name__ for _l in _m]}")
-        G.check_true(all(_l.p == 0.5 for _l in _m if isinstance(_l, nn.Dropout)), "Dropout layers must use p=dropout")
-        ### END HIDDEN TESTS
-    ''', function="build_model"),
-    test("test_build_model_no_batch_norm", "build_model with batch_norm=False has no BatchNorm layer and starts with Linear", 1, '''
-        _m = build_model(6, hidden=4, batch_norm=False)
-        G.check_true(not any(isinstance(_l, nn.modules.batchnorm._BatchNorm) for _l in _m.modules()), "build_model(..., batch_norm=False) must not contain a BatchNorm layer")
-        G.check_true(isinstance(_m[0], nn.Linear) and _m[0].in_features == 6 and _m[0].out_features == 4, f"build_model(6, hidden=4, batch_norm=False) must start with Linear(6, 4), got {_m[0]}")
-    ''', function="build_model"),
-    test("test_build_model_forward", "build_model's model maps (N, n_features) to (N, 1) and is returned in training mode", 1, '''
-        _m = build_model(5, hidden=8, dropout=0.1)
-        _out = _m(torch.randn(7, 5, generator=torch.Generator().manual_seed(6006)))
-        G.check_shape(_out, (7, 1), "the model's output for a (7, 5) input")
-        G.check_true(_m.training, "build_model must return the model in training mode (as nn modules start)")
-    ''', function="build_model"),
+    probe_test("test_build_model_layers", "build_model's default model is BatchNorm1d, Linear, ReLU, Linear, ReLU, Linear with the right sizes", 3, function="build_model", assignment=A),
+    probe_test("test_build_model_dropout", "build_model with dropout > 0 puts a Dropout(p) after each hidden ReLU", 2, function="build_model", assignment=A),
+    probe_test("test_build_model_no_batch_norm", "build_model with batch_norm=False has no BatchNorm layer and starts with Linear", 1, function="build_model", assignment=A),
+    probe_test("test_build_model_forward", "build_model's model maps (N, n_features) to (N, 1) and is returned in training mode", 1, function="build_model", assignment=A),
     markdown("""
         ## 4. Train the question's model
 

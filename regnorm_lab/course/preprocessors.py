@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import json
 import re
+import textwrap
 from typing import Any
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import CheckCellMetadata, NbGraderPreprocessor
 
-__all__ = ["StderrToStdout", "HideHiddenTests", "CheckCellMetadataOnce", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER", "VISIBLE_FAILED", "HIDDEN_FAILED"]
+__all__ = ["StderrToStdout", "HideHiddenTests", "CheckCellMetadataOnce", "behaviour_of", "split_hidden", "OUR_FAILURE", "WARNING_BANNER", "VISIBLE_FAILED", "HIDDEN_FAILED", "MESSAGE_WIDTH"]
 
 #: The exception class name whose message is ours (``CheckFailed`` of the in-kernel checks of old).
 OUR_FAILURE = "CheckFailed"
@@ -25,6 +26,8 @@ OUR_FAILURE = "CheckFailed"
 VISIBLE_FAILED = "Test failed"
 HIDDEN_FAILED = "Hidden test failed"
 #: Put before stderr text moved to stdout, so feedback still shows it as a warning.
+#: Width a failed check's message is wrapped to (nbgrader's validate report cuts lines at 90 with its indent).
+MESSAGE_WIDTH = 80
 WARNING_BANNER = "[stderr output (a warning, not an error; it does not cost points)]\n"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
@@ -73,6 +76,9 @@ class StderrToStdout(NbGraderPreprocessor):
     to ``sys.stderr``) would lose its points. Error outputs are left alone: an
     exception still fails the cell.
 
+    A failed check (``CheckFailed``) keeps only its message, wrapped to
+    :data:`MESSAGE_WIDTH` (``validate`` prints it whole, once, without helper frames).
+
     It also turns an ``execute_result`` of a test cell into ``display_data``: nbgrader
     reads such a value as *partial credit* and crashes on the whole notebook when it
     exceeds the cell's points. Course test cells award all or nothing.
@@ -87,6 +93,12 @@ class StderrToStdout(NbGraderPreprocessor):
                 out = NotebookNode(output_type="stream", name="stdout", text=WARNING_BANNER + out.get("text", ""))
             elif out.get("output_type") == "execute_result":
                 out = NotebookNode(output_type="display_data", data=out.get("data", {}), metadata=out.get("metadata", {}))
+            elif out.get("output_type") == "error" and out.get("ename") == OUR_FAILURE:
+                # a failed check is its message: no helper frames, wrapped so that no
+                # report (nbgrader validate cuts lines at 90 characters) truncates it
+                message = " ".join(str(out.get("evalue", "")).split())
+                lines = textwrap.wrap(f"{OUR_FAILURE}: {message}", width=MESSAGE_WIDTH, break_long_words=False, break_on_hyphens=False)
+                out = NotebookNode(output_type="error", ename=OUR_FAILURE, evalue=message, traceback=lines or [OUR_FAILURE])
             outputs.append(out)
         cell.outputs = outputs
         return cell, resources

@@ -247,6 +247,7 @@ class Session:
         grader replaces it by the cell's key.
         Returns None: a value on a test cell's last line would be read by nbgrader as points.
         """
+        __tracebackhide__ = True  # noqa: F841 - IPython leaves this helper's frame out of the student's traceback
         key = hidden if isinstance(hidden, str) else (cell_key(DEFAULT_SECRET, self.assignment, cell) if hidden else None)
         for index, check in enumerate(self.checks.get(cell, ())):
             if check.hidden != bool(hidden):
@@ -263,6 +264,7 @@ class Session:
                 self._judge_locally(cell, index, key, record)
 
     def _judge_locally(self, cell: str, index: int, key: str | None, record: dict[str, Any]) -> None:
+        __tracebackhide__ = True  # noqa: F841
         try:
             from . import verdicts
         except ImportError:  # the grading sandbox: the reference is not importable, the grader judges
