@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 import regnorm_lab
-from regnorm_lab.course import authoring
+from regnorm_lab.course import authoring, cases
 from regnorm_lab.course.preprocessors import behaviour_of, split_hidden
 
 from . import harness as H
@@ -43,10 +43,14 @@ def test_notebook_follows_the_template(assignment: str) -> None:
     meta = [c.metadata.get("nbgrader") for c in nb.cells]
     # a link to the book chapter in the first markdown cell
     assert nb.cells[0].cell_type == "markdown" and re.search(r"book/\d\d_\w+\.md", nb.cells[0].source)
-    # a locked setup cell importing numpy and the grading helpers
+    # a locked setup cell importing numpy and the course's probe (or, not yet converted, the in-kernel checks)
     setup = [c for c, m in zip(nb.cells, meta) if m and m["grade_id"] == "setup"]
     assert len(setup) == 1 and setup[0].metadata["nbgrader"]["locked"]
-    assert "import regnorm_lab.grading as G" in setup[0].source
+    probed = cases.converted(assignment)
+    if probed:
+        assert f'P = probe.session("{assignment}")' in setup[0].source and "regnorm_lab.grading" not in setup[0].source
+    else:
+        assert "import regnorm_lab.grading as G" in setup[0].source
     answers = [c for c, m in zip(nb.cells, meta) if m and m["solution"] and c.cell_type == "code"]
     tests = [c for c, m in zip(nb.cells, meta) if m and m["grade"] and not m["solution"]]
     names = [c.metadata["nbgrader"]["grade_id"] for c in answers]
@@ -59,11 +63,17 @@ def test_notebook_follows_the_template(assignment: str) -> None:
         m = cell.metadata["nbgrader"]
         assert m["locked"] and m["points"] > 0 and m["grade_id"].startswith("test_")
         assert behaviour_of(cell.source) != "an unnamed behaviour", f"{m['grade_id']} has no '# Test:' line"
-        fn = re.search(r"G\.assert_own_work\((\w+), '(\w+)'", cell.source)
-        assert fn and fn.group(1) == fn.group(2) and fn.group(1) in names, f"{m['grade_id']} does not check own work"
+        if probed:  # the cell runs its own checks (the grader knows them by the cell's grade_id)
+            fn = re.search(r"P\.run\('(\w+)', (\w+)", cell.source)
+            assert fn and fn.group(1) == m["grade_id"] and fn.group(2) in names, f"{m['grade_id']} does not run its checks"
+            assert "regnorm_lab" not in cell.source and "G." not in cell.source
+        else:
+            fn = re.search(r"G\.assert_own_work\((\w+), '(\w+)'", cell.source)
+            assert fn and fn.group(1) == fn.group(2) and fn.group(1) in names, f"{m['grade_id']} does not check own work"
         hidden += bool(split_hidden(cell.source)[1])
     # every function has tests, and some behaviours are also checked by hidden tests
-    assert {re.search(r"assert_own_work\((\w+)", c.source).group(1) for c in tests} == set(names)
+    pattern = r"P\.run\('\w+', (\w+)" if probed else r"assert_own_work\((\w+)"
+    assert {re.search(pattern, c.source).group(1) for c in tests} == set(names)
     assert hidden >= len(names)
 
 
@@ -76,6 +86,20 @@ def test_written_and_free_cells() -> None:
     assert w.cell_type == "markdown" and w.metadata["nbgrader"]["grade"] and w.metadata["nbgrader"]["solution"]
     assert w.metadata["nbgrader"]["points"] == 3.0 and not w.metadata["nbgrader"]["locked"]
     assert f.cell_type == "code" and "nbgrader" not in f.metadata
+
+
+def test_probe_cells_are_written_from_the_cases() -> None:
+    cell = authoring.probe_test("test_batchnorm_backward_dx", "dx is right", 4, function="batchnorm_backward", assignment="ps04_batch_norm")
+    assert cell.source.split("\n") == [
+        "# Test: dx is right",
+        "P.run('test_batchnorm_backward_dx', batchnorm_backward, batchnorm_forward)",
+        "### BEGIN HIDDEN TESTS",
+        "P.run('test_batchnorm_backward_dx', batchnorm_backward, batchnorm_forward, hidden=True)",
+        "### END HIDDEN TESTS",
+    ]
+    with pytest.raises(ValueError, match="has no checks"):
+        authoring.probe_test("test_nothing", "x", 1, function="l1_penalty", assignment="ps01_penalties")
+    assert 'P = probe.session("ps01_penalties")' in authoring.probe_setup("ps01_penalties").source
 
 
 def test_builder_rejects_bad_cells() -> None:

@@ -87,3 +87,25 @@ def test_status_csv_roundtrip_and_validation(tmp_path) -> None:
     assert path.read_text().splitlines()[0] == "student_id,status,score,max_score,detail"
     with pytest.raises(ValueError, match="status"):
         StudentStatus("x", "lost", None, None)
+
+
+def test_feedback_says_hidden_only_when_the_hidden_part_failed() -> None:
+    source = "# Test: f works\nP.run('test_x', f)\n### BEGIN HIDDEN TESTS\nP.run('test_x', f, hidden=True)\n### END HIDDEN TESTS"
+    visible = new_output("error", ename="Test failed", evalue="f(1): expected 2, got 3", traceback=["Test failed: f(1): expected 2, got 3"])
+    cell, _ = HideHiddenTests().preprocess_cell(_grade_cell(source, [visible]), {}, 0)
+    assert cell.outputs[0].ename == "Test failed" and "Hidden" not in cell.outputs[0].traceback[0]
+    hidden = new_output("error", ename="Hidden test failed", evalue="f on a (3, 4) array: expected 1, got 0", traceback=["x"])
+    cell, _ = HideHiddenTests().preprocess_cell(_grade_cell(source, [hidden]), {}, 0)
+    assert cell.outputs[0].ename == "Hidden test failed (f works)"
+    assert cell.outputs[0].traceback == ["Hidden test failed (f works): f on a (3, 4) array: expected 1, got 0"]
+    assert "hidden=True" not in cell.source
+
+
+def test_a_failed_check_is_its_whole_message_without_helper_frames() -> None:
+    long = "l1_penalty modified its argument 1 in place; work on a copy (inputs are never modified) " * 2
+    frames = ["---------", "Cell In[7], line 2", "File /work/main/regnorm_lab/course/probe.py:263, in Session.run", f"CheckFailed: {long}"]
+    err = new_output("error", ename="CheckFailed", evalue=long, traceback=frames)
+    cell, _ = StderrToStdout().preprocess_cell(_grade_cell("P.run('test_x', f)", [err]), {}, 0)
+    lines = cell.outputs[0].traceback
+    assert all(len(line) <= 80 for line in lines) and " ".join(lines) == f"CheckFailed: {' '.join(long.split())}"
+    assert not any("probe.py" in line for line in lines)
