@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import regnorm_lab
-import regnorm_lab.grading as G
+import regnorm_lab.course.grading as G
 
 
 # ---- check_close -------------------------------------------------------------------------
