@@ -21,7 +21,8 @@ import torch
 
 from ..feature_scaling import z_score
 from .datasets import make_classification_task
-from .experiments_norm import TrainingProbe, make_deep_mlp, probe_training
+from .experiments_norm import make_deep_mlp
+from .norm_probe import TrainingProbe, probe_training
 
 __all__ = ["BOOK_DRAWS", "BOOK_SEEDS", "MODELS", "IcsStudy", "ics_study", "summarise_probe", "median_band", "paired_scatter"]
 
