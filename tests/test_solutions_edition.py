@@ -64,6 +64,7 @@ def test_hidden_edition_builds_without_the_solution(tmp_path: Path) -> None:
     assert "What is 3 squared?" in hidden and "NINE-IS-THE-ANSWER" not in hidden
 
 
+@pytest.mark.slow  # imports the package (torch) through colab_notebooks
 def test_colab_twin_shows_problem_and_collapses_solution() -> None:
     import colab_notebooks
 
