@@ -2,8 +2,8 @@
 
 Each attack is the same wrong (or delegating) answer as an honest variant plus one trick
 in an answer cell. The rule (issue 14): an attack never scores more than the same answer
-without it. Before the grader decided verdicts itself, every one of these except the
-forged record earned full marks with wrong answers.
+without it. While the checks ran in the student's kernel (before issue 14), rebinding them,
+the input transformer and the exec'd delegation gained points (up to full marks).
 """
 
 from __future__ import annotations
@@ -83,9 +83,22 @@ VARIANTS = {
 }
 
 
+# Graded as a class will be once every assignment uses the probe: the reference hidden from
+# the kernels (the sandbox's stub package) and a course secret for the hidden inputs.
+PRODUCTION = "\nc.Sandbox.hide_reference = True\nc.Judge.secret = 'attack-test-secret'\n"
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> H.Graded:
-    return H.grade_variants(tmp_path_factory.mktemp("attacks"), A, VARIANTS, timeout=20)
+    course = H.copy_course(tmp_path_factory.mktemp("attacks"), [A])
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write(PRODUCTION)
+    H.release(course, A)
+    for student, kwargs in VARIANTS.items():
+        H.plant(course, student, A, **kwargs)
+    statuses = H.autograde(course, A, force=True, timeout=20)
+    H.feedback(course, A)
+    return H.Graded(course, A, statuses)
 
 
 def test_solution_full_marks_blank_zero_mistakes_partial(graded: H.Graded) -> None:
