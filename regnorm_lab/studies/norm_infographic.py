@@ -66,7 +66,7 @@ def _bars_with_intervals(ax: plt.Axes, table: pd.DataFrame, colours: Sequence[st
 
 def draw_infographic(
     gap_change: pd.DataFrame,
-    train_r2: pd.DataFrame,
+    train_r2: Mapping[str, Sequence[float]],
     stable_lr: Mapping[str, Sequence[float]],
     *,
     footer: str,
@@ -78,18 +78,21 @@ def draw_infographic(
             R²) of each method against the unregularised model, indexed by
             method name, columns ``estimate``, ``ci_lo``, ``ci_hi`` and ``family``
             (``"reg"`` or ``"norm"``, which sets the bar colour).
-        train_r2: Training R² without and with the input batch norm, indexed
-            ``["without", "with"]``, columns ``estimate``, ``ci_lo``, ``ci_hi``.
+        train_r2: Training R² of every run without and with the input batch norm
+            (keys ``"without"`` and ``"with"``), drawn as points: without the
+            layer the runs split between draws that fit a little and draws
+            that do not fit at all, so a mean would describe none of them.
         stable_lr: Per network (``"plain"``, ``"BN"``), the largest stable learning rate of each seed.
         footer: The line under the figure that says what was run.
 
     Returns:
         The figure.
     """
-    for name, frame in (("gap_change", gap_change), ("train_r2", train_r2)):
-        missing = {"estimate", "ci_lo", "ci_hi"} - set(frame.columns)
-        if missing:
-            raise ValueError(f"{name} must have columns estimate, ci_lo, ci_hi; missing {sorted(missing)}")
+    missing = {"estimate", "ci_lo", "ci_hi", "family"} - set(gap_change.columns)
+    if missing:
+        raise ValueError(f"gap_change must have columns estimate, ci_lo, ci_hi, family; missing {sorted(missing)}")
+    if set(train_r2) != {"without", "with"} or not all(len(v) for v in train_r2.values()):
+        raise ValueError(f"train_r2 must map 'without' and 'with' to non-empty lists, got {dict(train_r2)!r}")
     if set(stable_lr) != {"plain", "BN"} or not all(len(v) for v in stable_lr.values()):
         raise ValueError(f"stable_lr must map 'plain' and 'BN' to non-empty lists, got {dict(stable_lr)!r}")
     fig = plt.figure(figsize=(12, 10.5))
@@ -108,8 +111,14 @@ def draw_infographic(
     ax.set_ylim(float(gap_change.ci_lo.min()) * 1.25, 0.05)
 
     ax = fig.add_axes([0.57, 0.07, 0.17, 0.27])
-    _bars_with_intervals(ax, train_r2, [NORM["light"], NORM["dark"]])
-    ax.set(ylim=(min(0.0, float(train_r2.ci_lo.min())) - 0.05, 1.2), ylabel="training $R^2$ (mean, 95 % interval)")
+    for i, name in enumerate(("without", "with")):
+        vals = np.asarray(train_r2[name], dtype=float)
+        ax.scatter(np.full(vals.size, i) + np.linspace(-0.15, 0.15, vals.size), vals, s=30,
+                   color=NORM["dark"] if name == "with" else NORM["mid"], zorder=3)
+    lowest = min(min(v) for v in train_r2.values())
+    ax.set(xticks=[0, 1], xticklabels=["without", "with"], xlim=(-0.5, 1.5),
+           ylim=(min(0.0, lowest) - 0.05, 1.1), ylabel="training $R^2$ (one point per run)")
+    ax.spines[["top", "right"]].set_visible(False)
     ax.set_title("Input batch norm:\nthe model can fit at all", fontsize=11, color=NORM["dark"], weight="bold", loc="left")
 
     ax = fig.add_axes([0.82, 0.07, 0.15, 0.27])

@@ -15,7 +15,7 @@ from regnorm_lab.studies.norm_infographic import draw_infographic
 def _inputs():
     change = pd.DataFrame({"estimate": [-0.3, -0.05], "ci_lo": [-0.4, -0.08], "ci_hi": [-0.2, -0.02],
                            "family": ["reg", "norm"]}, index=["L2", "hidden BN"])
-    train = pd.DataFrame({"estimate": [0.4, 0.99], "ci_lo": [0.1, 0.98], "ci_hi": [0.7, 1.0]}, index=["without", "with"])
+    train = {"without": [-0.1, 0.5, 0.6], "with": [0.99, 0.98, 0.995]}
     return change, train, {"plain": [1.0, 1.0], "BN": [3.0, 10.0]}
 
 
@@ -32,6 +32,9 @@ def test_bars_and_error_bars_are_the_given_numbers():
     lr_ax = next(ax for ax in fig.axes if "learning rate" in ax.get_title(loc="left"))
     points = sorted(float(y) for c in lr_ax.collections for _, y in c.get_offsets())
     assert points == [1.0, 1.0, 3.0, 10.0]
+    fit_ax = next(ax for ax in fig.axes if "fit at all" in ax.get_title(loc="left"))
+    fitted = sorted(float(y) for c in fit_ax.collections for _, y in c.get_offsets())
+    assert fitted == pytest.approx(sorted([-0.1, 0.5, 0.6, 0.99, 0.98, 0.995]))
     assert "test" in [t.get_text() for t in fig.texts]
 
 
@@ -39,5 +42,7 @@ def test_draw_infographic_rejects_missing_columns_and_networks():
     change, train, lr = _inputs()
     with pytest.raises(ValueError, match="gap_change"):
         draw_infographic(change.drop(columns="ci_lo"), train, lr, footer="")
+    with pytest.raises(ValueError, match="train_r2"):
+        draw_infographic(change, {"with": [1.0]}, lr, footer="")
     with pytest.raises(ValueError, match="stable_lr"):
         draw_infographic(change, train, {"plain": [1.0]}, footer="")
