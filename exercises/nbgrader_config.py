@@ -94,3 +94,5 @@ c.Sandbox.wall_seconds = 900  # wall clock per notebook: the kernel is killed af
 # Off while test cells import regnorm_lab.grading; on once every assignment uses the probe
 # (then only regnorm_lab.course.probe is importable in the kernel, not the reference).
 c.Sandbox.hide_reference = False
+# A notebook whose locked setup cells import only the probe gets no reference anyway.
+c.Sandbox.hide_reference_for_probe = True

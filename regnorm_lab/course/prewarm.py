@@ -45,7 +45,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool
 from traitlets.utils.importstring import import_item
 
-from .sandbox import Jail, Sandbox
+from .sandbox import Jail, Sandbox, probe_only
 from .sandbox_kernel import death_reason, jailed_kernel_manager
 
 __all__ = ["PrewarmedExecute", "enable", "preload_modules", "warm_up", "sandbox_notes"]
@@ -330,8 +330,13 @@ class PrewarmedExecute(Execute):
         # nbgrader runs the autograde pass with NBGRADER_EXECUTION=autograde in the kernel's environment
         env = (("NBGRADER_EXECUTION", os.environ.get("NBGRADER_EXECUTION", "autograde")),)
         sandbox = Sandbox(config=self.config)
+        modules = preload_modules(nb)
+        if sandbox.hide_reference_for_probe and probe_only(modules):
+            # a notebook on the probe: its kernel gets no reference (nor torch, which judging
+            # locally would import); the grader judges
+            sandbox.hide_reference = True
         settings = tuple((name, getattr(sandbox, name)) for name in sorted(sandbox.trait_names(config=True)))
-        return (kernel_name, tuple(args), preload_modules(nb), env, settings)
+        return (kernel_name, tuple(args), modules, env, settings)
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         if km is not None:

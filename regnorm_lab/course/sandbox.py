@@ -41,7 +41,7 @@ from typing import Any
 from traitlets import Bool, Int, Unicode
 from traitlets.config import Configurable
 
-__all__ = ["Sandbox", "SandboxUnavailable", "Jail", "check", "stub_tree", "UNSANDBOXED"]
+__all__ = ["Sandbox", "SandboxUnavailable", "Jail", "check", "stub_tree", "probe_only", "UNSANDBOXED", "JAIL_ROOT"]
 
 #: Environment variable naming the folder the jails of a grading run are made in.
 JAIL_ROOT = "REGNORM_JAIL_ROOT"
@@ -59,6 +59,9 @@ class Sandbox(Configurable):
     hide_reference = Bool(False, help="Hide the regnorm_lab package from the kernel: only the stand-alone "
                           "regnorm_lab.course.probe module is importable. Turn on once every assignment's "
                           "test cells use the probe (older test cells import regnorm_lab.grading).").tag(config=True)
+    hide_reference_for_probe = Bool(True, help="Hide the regnorm_lab package from a notebook whose locked setup "
+                                    "cells import only the probe (regnorm_lab.course[.probe]), whatever hide_reference "
+                                    "says: such a notebook needs no reference in its kernel.").tag(config=True)
     memory_mb = Int(2048, help="Address-space limit of each kernel process (RLIMIT_AS), MiB.").tag(config=True)
     cpu_seconds = Int(600, help="CPU time limit of each kernel process (RLIMIT_CPU), seconds.").tag(config=True)
     processes = Int(256, help="Processes and threads of the kernel's uid (RLIMIT_NPROC).").tag(config=True)
@@ -115,6 +118,16 @@ def _parents(path: str) -> list[str]:
     for parent in reversed(list(parts)[:-1]):  # without "/"
         args += ["--perms", "0755", "--dir", str(parent)]
     return args
+
+
+def probe_only(modules: tuple[str, ...] | list[str]) -> bool:
+    """Whether a notebook's setup imports (see :func:`.prewarm.preload_modules`) use the probe and no other course code.
+
+    Shape:
+        Dotted module names -> bool.
+    """
+    ours = [m for m in modules if m == "regnorm_lab" or m.startswith("regnorm_lab.")]
+    return bool(ours) and all(m in ("regnorm_lab.course", "regnorm_lab.course.probe") for m in ours)
 
 
 def stub_tree(folder: str | os.PathLike[str]) -> pathlib.Path:

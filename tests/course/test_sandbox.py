@@ -165,3 +165,22 @@ def test_validate_runs_the_notebook_in_the_sandbox_when_asked(tmp_path: pathlib.
     assert ok, report
     ok, _ = pipeline.validate(path, course, sandbox=False)
     assert not ok  # the same notebook outside the sandbox sees the course and defines nothing
+
+
+def test_a_notebook_on_the_probe_gets_the_stub_package() -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from regnorm_lab.course.prewarm import PrewarmedExecute
+    from regnorm_lab.course.sandbox import probe_only
+
+    assert probe_only(("numpy", "regnorm_lab.course")) and probe_only(["regnorm_lab.course.probe"])
+    assert not probe_only(("numpy", "regnorm_lab.grading")) and not probe_only(("numpy",))
+    assert not probe_only(("regnorm_lab.course", "regnorm_lab.grading"))
+
+    def key(setup: str) -> dict:
+        cell = new_code_cell(setup)
+        cell.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True, "grade_id": "setup", "schema_version": 3}
+        return dict(PrewarmedExecute().spare_key(new_notebook(cells=[cell]))[4])
+
+    assert key("import numpy as np\nfrom regnorm_lab.course import probe")["hide_reference"] is True
+    assert key("import numpy as np\nimport regnorm_lab.grading as G")["hide_reference"] is False
