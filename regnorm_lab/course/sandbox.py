@@ -245,6 +245,15 @@ class Jail:
         self._own(pathlib.Path(path))
 
     def close(self) -> None:
+        """Kill whatever still runs as this jail's uid (a kernel whose bwrap was killed while it was
+        setting up can outlive it), then remove the jail's folders."""
+        if self.uid is not None:
+            for proc in pathlib.Path("/proc").glob("[0-9]*"):
+                try:
+                    if proc.stat().st_uid == self.uid:
+                        os.kill(int(proc.name), 9)
+                except (OSError, ValueError):
+                    pass  # gone meanwhile
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -126,7 +126,11 @@ def test_a_dead_kernel_fails_the_ready_wait_at_once() -> None:
 
     km = prewarm._Spare.start(("python3", (), (), (), ()))
     try:
-        km.provisioner.process.kill()  # the forked kernel process, as a crash would end it
+        ready = km.blocking_client()
+        ready.start_channels()
+        ready.wait_for_ready(timeout=120)  # a running kernel, then it crashes
+        ready.stop_channels()
+        km.provisioner.process.kill()  # the kernel's sandbox (bwrap), as a crash would end it
         km.provisioner.process.wait(timeout=10)
         kc = km.client()
         kc.start_channels()

@@ -184,3 +184,18 @@ def test_a_notebook_on_the_probe_gets_the_stub_package() -> None:
 
     assert key("import numpy as np\nfrom regnorm_lab.course import probe")["hide_reference"] is True
     assert key("import numpy as np\nimport regnorm_lab.grading as G")["hide_reference"] is False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-kernel host uids are used when grading as root")
+def test_closing_a_jail_kills_what_still_runs_as_its_uid() -> None:
+    jail = Jail(Sandbox())
+    stray = subprocess.Popen(["setpriv", f"--reuid={jail.uid}", f"--regid={jail.uid}", "--clear-groups", "sleep", "300"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        jail.close()
+        assert stray.wait(timeout=10) == -9 and not jail.root.exists()
+    finally:
+        if stray.poll() is None:
+            stray.kill()
