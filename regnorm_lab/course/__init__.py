@@ -1,9 +1,24 @@
 """Instructor tools of the regnorm-lab nbgrader course: ``python -m regnorm_lab.course --help``.
 
-Modules: :mod:`.cli` (argparse commands), :mod:`.pipeline` (release, autograde,
-feedback, export, collect, validate through nbgrader's Python API), :mod:`.status`
-(the per-student status CSV), :mod:`.preprocessors` (the nbgrader preprocessors
-the course config plugs in), :mod:`.authoring` (source notebooks from cell lists).
+- the command line: :mod:`.cli` (argparse commands), :mod:`.lms` (Canvas, Moodle
+  and plain downloads in; ``collect``), :mod:`.export_formats`, :mod:`.feedback_zip`,
+  :mod:`.late`, :mod:`.manual` (grades and feedback back out, due dates, hand
+  grading and regrades);
+- one grading path: :mod:`.pipeline` (release, autograde, feedback, export,
+  validate through nbgrader's Python API), :mod:`.parallel` (``grade`` with
+  workers or on Dask), :mod:`.prewarm` (the next kernel started while the
+  current notebook runs), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
+  :mod:`.report`;
+- isolation: :mod:`.sandbox` and :mod:`.sandbox_kernel` (bubblewrap around every
+  kernel that runs student code), :mod:`.flags`, :mod:`.similarity` (flags for
+  a human, never a zero);
+- verdicts outside the student's process: :mod:`.probe` (the only course code a
+  grading kernel imports: it runs the student's functions on generated inputs
+  and emits the outputs as data), :mod:`.cases` (deterministic inputs, shared by
+  kernel and grader), :mod:`.verdicts`, :mod:`.rules`, :mod:`.delegation`,
+  :mod:`.judge` (the grader compares with the reference and decides the points);
+  :mod:`.grading` is the older in-kernel checks module that only ps07 still uses;
+- authoring: :mod:`.authoring` (source notebooks from cell lists), :mod:`.preprocessors`.
 """
 
 __all__: list[str] = []
