@@ -55,7 +55,7 @@ def elastic_net_penalty(w: np.ndarray, l1: float, l2: float) -> float:
 
 
 def l1_grad(w: np.ndarray, lam: float) -> np.ndarray:
-    """(Sub)gradient of the L1 penalty, ``lam * sign(w)``: 0 at ``w == 0``, as every framework.
+    """(Sub)gradient of the L1 penalty, ``lam * sign(w)``: 0 at ``w == 0`` (PyTorch and TensorFlow; JAX takes 1 there).
 
     Shape:
         w: any shape; returns the same shape.
