@@ -206,7 +206,7 @@ class Jail:
         """The kernel's whole environment: nothing of the grader's (no database URL, no secrets)."""
         env = {
             "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/mpl",
+            "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/mpl",
             "PYTHONDONTWRITEBYTECODE": "1", "NBGRADER_EXECUTION": os.environ.get("NBGRADER_EXECUTION", "autograde"),
         }
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TZ"):
@@ -223,9 +223,11 @@ class Jail:
                 "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
         if self.uid is None:
             args += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        # the scratch /tmp first: a checkout (and its venv) may itself live under the host's /tmp,
+        # and a tmpfs mounted after its bind would hide the kernel's own Python
+        args += ["--perms", "1777", "--size", str(c.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
         args += _system_binds() + _python_binds(c.hide_reference)
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(c.tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
         # after the /tmp tmpfs: these live under the host's temporary folder, bound at the same paths
         for d in (self.work, self.ipc):
             args += _parents(str(d)) + ["--bind", str(d), str(d)]
