@@ -31,7 +31,8 @@ from nbgrader.plugins import LateSubmissionPlugin
 from traitlets import Dict, Float, Unicode
 from traitlets.config import Configurable
 
-__all__ = ["DueDates", "PerDayPenalty", "due_date", "sync_due_date", "resolve_submitted_at", "moodle_times", "policy_text", "parse_time"]
+__all__ = ["DueDates", "PerDayPenalty", "due_date", "sync_due_date", "resolve_submitted_at", "moodle_times", "policy_text",
+           "late_note", "parse_time"]
 
 
 class DueDates(Configurable):
@@ -154,3 +155,19 @@ def policy_text(cfg: Any) -> str:
         return f"{p.percent_per_day:g}% of the score per started day late{grace}{cap}"
     method = LateSubmissionPlugin(config=cfg).penalty_method
     return {"none": "no penalty for late work", "zero": "late work scores 0"}.get(method, method)
+
+
+def late_note(seconds_late: float, penalty: float, policy: str) -> str:
+    """The status report's words for a late submission, e.g. "late 5 h 0 min: -2.5 points (10% of ...)".
+
+    Args:
+        seconds_late: How late the submission was (nbgrader's ``total_seconds_late``), > 0.
+        penalty: The points the late policy takes off the raw score.
+        policy: :func:`policy_text` of the course config.
+    """
+    if seconds_late <= 0:
+        raise ValueError(f"seconds_late must be > 0 for a late note, got {seconds_late!r}")
+    days, rest = divmod(int(round(seconds_late)), 86400)
+    hours, rest = divmod(rest, 3600)
+    span = (f"{days} d " if days else "") + f"{hours} h {rest // 60} min"
+    return f"late {span}: -{penalty:g} points ({policy})"

@@ -54,6 +54,7 @@ from typing import Any, Iterable
 from .flags import sandbox_flags, with_flags
 from .sandbox import JAIL_ROOT, UNSANDBOXED, Sandbox, check
 from .status import STATUSES, StudentStatus, write_status
+from . import late
 
 __all__ = [
     "GradeTask",
@@ -540,11 +541,16 @@ def grade_class(
         for s in failed:
             pipeline.zero_submission(api, assignment, s)
     scores = _scores(db_url, assignment, list(statuses) + list(failed))
+    policy = late.policy_text(cfg)
     for s, st in list(statuses.items()) + list(failed.items()):
-        score, max_score = scores.get(s, (None, None))
+        score, max_score, seconds_late, penalty = scores.get(s, (None, None, 0.0, 0.0))
         if st.status not in ("graded", "timeout"):
             score = 0.0
-        statuses[s] = StudentStatus(s, st.status, score, max_score, st.detail)
+        detail = st.detail
+        if seconds_late > 0:  # the score stays nbgrader's raw score; the note says what the export takes off
+            note = late.late_note(seconds_late, penalty, policy)
+            detail = f"{detail}; {note}" if detail else note
+        statuses[s] = StudentStatus(s, st.status, score, max_score, detail)
     ordered = [statuses[s] for s in students]
     files: dict[str, pathlib.Path] = {"status": write_status(root / "reports" / f"{assignment}_status.csv", ordered)}
     entries = {st.student_id: {"hash": prints[st.student_id], **{k: getattr(st, k) for k in ("status", "score", "max_score", "detail")}} for st in ordered}
@@ -619,17 +625,19 @@ def _submitted_students(db_url: str, assignment: str) -> set[str]:
             return set()
 
 
-def _scores(db_url: str, assignment: str, students: list[str]) -> dict[str, tuple[float, float]]:
+def _scores(db_url: str, assignment: str, students: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    """Per student: raw score, max score, seconds late and the late penalty nbgrader's plugin computed."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, tuple[float, float, float, float]] = {}
     with Gradebook(db_url, "regnorm-lab") as gb:
         for s in students:
             try:
                 sub = gb.find_submission(assignment, s)
             except MissingEntry:
                 continue
-            out[s] = (float(sub.score), float(sub.max_score))
+            out[s] = (float(sub.score), float(sub.max_score), float(sub.total_seconds_late or 0.0),
+                      float(sub.late_submission_penalty or 0.0))
     return out
 
 

@@ -92,6 +92,12 @@ def test_a_canvas_term(tmp_path) -> None:
 
     out = _run(course, "grade", A, "--workers", "2")
     assert f"{A}: 4 graded" in out
+    # the status report says who was late, by how much and what the policy takes off (the score stays raw)
+    status = {r["student_id"]: r for r in _csv(course / "reports" / f"{A}_status.csv")}
+    assert status["1002"]["detail"].startswith("late 5 h 0 min: -") and "10% of the score per started day" in status["1002"]["detail"]
+    assert float(status["1002"]["detail"].split(": -")[1].split()[0]) == pytest.approx(FULL * PER_DAY)
+    assert float(status["1002"]["score"]) == FULL
+    assert "late" not in status["1001"]["detail"]
 
     roster = tmp_path / "canvas_gradebook.csv"
     with open(roster, "w", newline="") as f:
