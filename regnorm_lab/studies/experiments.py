@@ -1,4 +1,4 @@
-"""Small, seeded experiments behind the regularization chapters (04, 09, 11, 12, 13).
+"""Small, seeded experiments behind the regularization chapters (04, 09, 11).
 
 Every function runs real training (:func:`regnorm_lab.studies.training.train_mlp`) or
 a real forward pass on synthetic data and returns plain data: a pandas
@@ -10,11 +10,9 @@ Randomness: a run's init, batch order and dropout masks come from the
 ``torch.Generator`` that ``train_mlp`` seeds with ``TrainConfig.seed``; data
 come from the caller's ``numpy.random.Generator``. No global seed is touched.
 
-Statistics: :func:`t_interval` and :func:`summarise_grid` report the mean
-over seeds with a Student-t confidence interval (the seeds are few, so the
-normal approximation would be too narrow); :func:`paired_effect` compares two
-levels of one factor seed by seed, which removes the run-to-run variation that
-both levels share (same initial weights for the same seed).
+The grids of the combining study, their intervals and paired effects live in
+:mod:`.design` and :mod:`.analysis` (intervals over data draws as well as
+seeds); this module keeps the single-draw experiments of chapters 04, 09 and 11.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -37,24 +34,14 @@ from .datasets import RegressionTask
 from .training import TrainConfig, TrainResult, train_mlp
 
 __all__ = [
-    "CONFIG_COLUMNS",
     "weight_stats",
     "run_row",
     "learning_curves",
     "variance_decomposition",
     "penalty_sweep",
-    "combination_grid",
-    "t_interval",
-    "summarise_grid",
-    "paired_effect",
-    "interaction_effect",
     "VarianceShift",
     "dropout_bn_variance_shift",
 ]
-
-#: The configuration columns of the grids: one row of a grid is one run of these settings and a seed.
-CONFIG_COLUMNS: tuple[str, ...] = ("l1", "l2", "dropout", "batch_norm")
-
 
 def _linear_weights(model: nn.Module) -> list[torch.Tensor]:
     """The kernels that ``weight_penalty`` penalises: every ``nn.Linear`` weight."""
@@ -316,264 +303,6 @@ def penalty_sweep(
             base, l1=strength if kind == "l1" else 0.0, l2=strength if kind == "l2" else 0.0, seed=seed
         )
         rows.append({"kind": kind, "strength": strength, **run_row(train_mlp(task, config), tol)})
-    return pd.DataFrame(rows)
-
-
-def combination_grid(
-    task: RegressionTask,
-    *,
-    l1_values: Sequence[float] = (0.0, 1e-4, 1e-3, 1e-2),
-    l2_values: Sequence[float] = (0.0,),
-    dropout_values: Sequence[float] = (0.0, 0.1, 0.3),
-    batch_norm_values: Sequence[bool] = (False, True),
-    seeds: Sequence[int] = (0, 1, 2),
-    base: TrainConfig | None = None,
-    tol: float = 1e-3,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """The seed-003 experiment: every combination of L1, L2, dropout and input BatchNorm, over seeds.
-
-    Args:
-        task: the data, shared by every run.
-        l1_values: L1 kernel-penalty coefficients.
-        l2_values: L2 kernel-penalty coefficients.
-        dropout_values: drop probabilities of both hidden dropout layers, in ``[0, 1)``.
-        batch_norm_values: input BatchNorm off/on.
-        seeds: training seeds; the same seed gives the same initial weights
-            in every configuration, which :func:`paired_effect` exploits.
-        base: every other setting (default ``TrainConfig()``: Adam lr 0.01 as
-            in the question); its grid fields and ``seed`` are overwritten.
-        tol: zero tolerance of :func:`weight_stats`.
-        progress: tqdm bar over runs.
-
-    Returns:
-        One row per run with the :data:`CONFIG_COLUMNS`, ``seed``,
-        ``final_train_r2``, ``final_val_r2``, ``best_val_r2``, ``gap``,
-        ``final_val_mse``, ``weight_l1``, ``weight_l2``, ``sparsity``,
-        ``dead_inputs`` (and the remaining ``TrainConfig`` fields).
-
-    Raises:
-        ValueError: a negative coefficient, a dropout outside ``[0, 1)``, an
-            empty value list, or bad seeds (the message names the argument).
-
-    Shape:
-        ``len(l1_values) * len(l2_values) * len(dropout_values) *
-        len(batch_norm_values) * len(seeds)`` rows.
-    """
-    l1_values = _check_values("l1_values", l1_values)
-    l2_values = _check_values("l2_values", l2_values)
-    dropout_values = _check_values("dropout_values", dropout_values, upper=1.0)
-    batch_norm_values = [bool(b) for b in batch_norm_values]
-    if not batch_norm_values:
-        raise ValueError("batch_norm_values must contain at least one value")
-    seeds = _check_seeds(seeds)
-    base = base or TrainConfig()
-    grid = list(itertools.product(l1_values, l2_values, dropout_values, batch_norm_values, seeds))
-    rows = []
-    for l1, l2, p, bn, seed in tqdm(grid, desc="runs", disable=not progress):
-        config = dataclasses.replace(base, l1=l1, l2=l2, dropout=p, batch_norm=bn, seed=seed)
-        rows.append(run_row(train_mlp(task, config), tol))
-    return pd.DataFrame(rows)
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval of a small sample.
-
-    ``mean ± t_{(1+c)/2, n-1} · s / sqrt(n)`` with ``s`` the sample standard
-    deviation (``ddof=1``): the interval for the mean of the distribution the
-    values were drawn from (here: over training seeds).
-
-    Args:
-        values: at least two finite numbers.
-        confidence: coverage ``c``, strictly between 0 and 1.
-
-    Returns:
-        ``(mean, low, high)``; ``low == high == mean`` when all values are equal.
-
-    Raises:
-        ValueError: fewer than two values, non-finite values, or ``confidence``
-            outside ``(0, 1)``.
-
-    Shape:
-        Input ``(n,)``; output three scalars.
-    """
-    c = check_in_unit_interval("confidence", confidence)
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
-    x = np.asarray(values, dtype=np.float64).reshape(-1)
-    if x.size < 2:
-        raise ValueError(f"values needs at least 2 numbers for a t-interval, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("values must be finite")
-    mean = float(x.mean())
-    half = float(stats.t.ppf(0.5 + c / 2.0, df=x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
-
-
-def summarise_grid(
-    df: pd.DataFrame,
-    value: str = "final_val_r2",
-    by: Sequence[str] = CONFIG_COLUMNS,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Mean of ``value`` over seeds per configuration, with a Student-t confidence interval.
-
-    Args:
-        df: a grid such as :func:`combination_grid` returns (one row per run).
-        value: the column to summarise.
-        by: the configuration columns; every other column is averaged away.
-        confidence: coverage of the interval.
-
-    Returns:
-        One row per configuration, sorted by ``by``: the ``by`` columns,
-        ``n`` (runs), ``mean``, ``std`` (``ddof=1``), ``ci_low``, ``ci_high``,
-        ``half_width``.
-
-    Raises:
-        ValueError: ``value`` or a ``by`` column is missing, or a configuration
-            has fewer than two runs.
-
-    Shape:
-        ``(number of configurations, len(by) + 6)``.
-    """
-    missing = [c for c in [value, *by] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df has no column(s) {missing}; columns are {list(df.columns)}")
-    rows = []
-    for key, group in df.groupby(list(by), sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        mean, low, high = t_interval(group[value].to_numpy(), confidence)
-        rows.append(
-            {
-                **dict(zip(by, key)),
-                "n": len(group),
-                "mean": mean,
-                "std": float(group[value].std(ddof=1)),
-                "ci_low": low,
-                "ci_high": high,
-                "half_width": (high - low) / 2.0,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def paired_effect(
-    df: pd.DataFrame,
-    factor: str,
-    baseline: object,
-    level: object,
-    value: str = "final_val_r2",
-    by: Sequence[str] = CONFIG_COLUMNS,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Effect of moving ``factor`` from ``baseline`` to ``level``, seed by seed, within each other configuration.
-
-    For every setting of the other ``by`` columns, the difference
-    ``value(factor=level) - value(factor=baseline)`` is taken for each seed
-    present at both levels, and :func:`t_interval` is applied to those
-    differences. Pairing by seed cancels what the two runs share (their
-    initial weights), so the interval is usually much narrower than the
-    difference of two unpaired intervals.
-
-    Args:
-        df: a grid with a ``seed`` column and the ``by`` columns.
-        factor: one of ``by``, e.g. ``"l1"``.
-        baseline: the reference level of ``factor``.
-        level: the level compared with it.
-        value: the column compared.
-        by: the configuration columns.
-        confidence: coverage of the interval.
-
-    Returns:
-        One row per setting of the other ``by`` columns: those columns,
-        ``n`` (paired seeds), ``mean`` difference, ``ci_low``, ``ci_high``.
-
-    Raises:
-        ValueError: ``factor`` not in ``by``, a missing column, or fewer than
-            two paired seeds somewhere.
-
-    Shape:
-        ``(number of other settings, len(by) - 1 + 4)``.
-    """
-    if factor not in by:
-        raise ValueError(f"factor must be one of {list(by)}, got {factor!r}")
-    missing = [c for c in [value, "seed", *by] if c not in df.columns]
-    if missing:
-        raise ValueError(f"df has no column(s) {missing}")
-    others = [c for c in by if c != factor]
-    a = df[df[factor] == baseline].set_index([*others, "seed"])[value]
-    b = df[df[factor] == level].set_index([*others, "seed"])[value]
-    diff = (b - a).dropna()  # aligned on (other settings, seed): the pairing
-    rows = []
-    for key, group in diff.groupby(level=list(range(len(others))), sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        mean, low, high = t_interval(group.to_numpy(), confidence)
-        rows.append({**dict(zip(others, key)), "n": len(group), "mean": mean, "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows)
-
-
-def interaction_effect(
-    df: pd.DataFrame,
-    first: tuple[str, object, object],
-    second: tuple[str, object, object],
-    value: str = "final_val_r2",
-    by: Sequence[str] = CONFIG_COLUMNS,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """Is the effect of one factor the same whatever the other? The seed-by-seed difference of differences.
-
-    With ``first = (A, a0, a1)`` and ``second = (B, b0, b1)`` the contrast of
-    one seed is ``[v(a1, b1) - v(a0, b1)] - [v(a1, b0) - v(a0, b0)]``: how much
-    the effect of A changes when B is switched on. 0 means the effects add;
-    a negative value means that together they do less than the sum of their
-    separate effects (they overlap), a positive one that they help each
-    other. :func:`t_interval` is taken over seeds, within each setting of the
-    remaining ``by`` columns.
-
-    Args:
-        df: a grid with a ``seed`` column and the ``by`` columns.
-        first: ``(factor, baseline, level)`` of the first factor.
-        second: ``(factor, baseline, level)`` of the second factor.
-        value: the column compared.
-        by: the configuration columns.
-        confidence: coverage of the interval.
-
-    Returns:
-        One row per setting of the remaining ``by`` columns: those columns,
-        ``n`` (seeds with all four runs), ``mean``, ``ci_low``, ``ci_high``.
-
-    Raises:
-        ValueError: a factor not in ``by``, both factors the same, or fewer
-            than two complete seeds somewhere.
-
-    Shape:
-        ``(number of remaining settings, len(by) - 2 + 4)``.
-    """
-    (fa, a0, a1), (fb, b0, b1) = first, second
-    if fa == fb:
-        raise ValueError(f"first and second must name different factors, got {fa!r} twice")
-    if fa not in by:
-        raise ValueError(f"first factor must be one of {list(by)}, got {fa!r}")
-    if fb not in by:
-        raise ValueError(f"second factor must be one of {list(by)}, got {fb!r}")
-    # The effect of A at each level of B (paired by seed), then their difference, again paired by seed.
-    rest = [c for c in by if c not in (fa, fb)]
-    effects = []
-    for b in (b0, b1):
-        sub = df[df[fb] == b]
-        x = sub[sub[fa] == a0].set_index([*rest, "seed"])[value]
-        y = sub[sub[fa] == a1].set_index([*rest, "seed"])[value]
-        effects.append(y - x)
-    contrast = (effects[1] - effects[0]).dropna()
-    rows = []
-    if not rest:
-        groups = [((), contrast)]
-    else:
-        groups = list(contrast.groupby(level=list(range(len(rest))), sort=True))
-    for key, group in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        mean, low, high = t_interval(group.to_numpy(), confidence)
-        rows.append({**dict(zip(rest, key)), "n": len(group), "mean": mean, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
 
 
