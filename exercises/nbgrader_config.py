@@ -96,3 +96,9 @@ c.Sandbox.wall_seconds = 900  # wall clock per notebook: the kernel is killed af
 c.Sandbox.hide_reference = False
 # A notebook whose locked setup cells import only the probe gets no reference anyway.
 c.Sandbox.hide_reference_for_probe = True
+
+# Hidden test inputs derive from a course secret (an HMAC of it), so that publishing
+# the repository does not publish them: set one before grading a real class, here or
+# as $REGNORM_GRADING_SECRET in the grader's environment (never inside the sandbox).
+# Without it, grading warns and uses the published defaults.
+# c.Judge.secret = "a long random string kept out of version control"
