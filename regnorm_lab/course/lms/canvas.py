@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .records import Entry, LmsFile, Skipped, noise_reason, notebook_target
+from .records import Entry, LmsFile, Skipped, notebook_target, without_noise
 
 __all__ = ["NAME", "looks_like", "split_resubmission", "parse"]
 
@@ -46,11 +46,7 @@ def parse(items: Iterable[Entry], notebooks: list[str]) -> tuple[list[LmsFile], 
     """
     files: list[LmsFile] = []
     skipped: list[Skipped] = []
-    for e in items:
-        noise = noise_reason(e.member)
-        if noise:
-            skipped.append(Skipped(e.member, noise))
-            continue
+    for e in without_noise(items, skipped):
         base = e.member.rsplit("/", 1)[-1]
         m = NAME.match(base)
         if m is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .records import Entry, LmsFile, Skipped, noise_reason, notebook_target
+from .records import Entry, LmsFile, Skipped, notebook_target, without_noise
 
 __all__ = ["FOLDER", "FLAT", "looks_like", "parse"]
 
@@ -47,11 +47,7 @@ def parse(items: Iterable[Entry], notebooks: list[str]) -> tuple[list[LmsFile], 
     """
     files: list[LmsFile] = []
     skipped: list[Skipped] = []
-    for e in items:
-        noise = noise_reason(e.member)
-        if noise:
-            skipped.append(Skipped(e.member, noise))
-            continue
+    for e in without_noise(items, skipped):
         m, uploaded = _split(e.member)
         if m is None:
             skipped.append(Skipped(e.member, "not named as Moodle names submissions (Full Name_participantid_assignsubmission_file_)"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .records import Entry, LmsFile, Skipped, noise_reason, notebook_target
+from .records import Entry, LmsFile, Skipped, notebook_target, without_noise
 
 __all__ = ["parse"]
 
@@ -32,11 +32,7 @@ def parse(items: Iterable[Entry], notebooks: list[str], assignment: str = "") ->
     """
     files: list[LmsFile] = []
     skipped: list[Skipped] = []
-    for e in items:
-        noise = noise_reason(e.member)
-        if noise:
-            skipped.append(Skipped(e.member, noise))
-            continue
+    for e in without_noise(items, skipped):
         parts = e.member.split("/")
         if len(parts) >= 2 and parts[0] == assignment and len(parts) >= 3:
             parts = parts[1:]  # a zip of the whole submitted-like tree: <assignment>/<student>/<nb>

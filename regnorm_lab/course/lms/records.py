@@ -13,9 +13,9 @@ import datetime as dt
 import os
 import pathlib
 import zipfile
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
-__all__ = ["LmsFile", "Skipped", "Entry", "entries", "noise_reason", "notebook_target"]
+__all__ = ["LmsFile", "Skipped", "Entry", "entries", "noise_reason", "without_noise", "notebook_target"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +99,16 @@ def noise_reason(member: str) -> str | None:
     if ".ipynb_checkpoints" in parts:
         return "a Jupyter checkpoint copy, not the submission"
     return None
+
+
+def without_noise(items: Iterable[Entry], skipped: list[Skipped]) -> Iterator[Entry]:
+    """The entries that are not operating-system clutter; each clutter file goes to ``skipped`` with its reason."""
+    for e in items:
+        noise = noise_reason(e.member)
+        if noise:
+            skipped.append(Skipped(e.member, noise))
+        else:
+            yield e
 
 
 def notebook_target(file: str, notebooks: list[str]) -> tuple[str | None, str]:
