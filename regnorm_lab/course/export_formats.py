@@ -21,7 +21,7 @@ import dataclasses
 import os
 import pathlib
 
-from .lms.worksheet import Template, canvas_columns, read_canvas, read_moodle, write_template
+from .lms.worksheet import Template, canvas_columns, read_canvas, read_moodle, read_roster, write_template
 
 __all__ = ["Grade", "ExportResult", "grades", "export_canvas", "export_moodle", "export_long", "FORMATS"]
 
@@ -192,13 +192,18 @@ def _fill(t: Template, g: dict[str, Grade], to, missing: str, column_of, max_of,
     return result
 
 
-def export_long(course_root: str | os.PathLike[str], to: str | os.PathLike[str], assignments: list[str] | None = None) -> ExportResult:
+def export_long(course_root: str | os.PathLike[str], to: str | os.PathLike[str], assignments: list[str] | None = None,
+                roster: str | os.PathLike[str] | None = None) -> ExportResult:
     """nbgrader's long CSV (one row per student x assignment) plus ``status``, ``detail`` and ``late_policy``.
 
     Unlike nbgrader's own export it quotes fields (names with commas survive), orders
     rows by assignment then student id (the same file on every run), and can be
     limited to some assignments. Students without a submission get score 0 and
     status ``not_submitted``.
+
+    ``collect`` from an LMS download knows only ids, so the gradebook has no names:
+    with ``roster`` (the Canvas gradebook CSV or Moodle grading worksheet) the name and
+    e-mail columns are filled from it for students the gradebook has no name (or no e-mail) for.
 
     Raises:
         ValueError: an assignment that is not in the gradebook.
@@ -211,6 +216,7 @@ def export_long(course_root: str | os.PathLike[str], to: str | os.PathLike[str],
     cfg = pipeline.load_config(root)
     policy = late.policy_text(cfg)
     target = pathlib.Path(to)
+    people = read_roster(roster).people() if roster is not None else {}
     rows = []
     with Gradebook(str(cfg.CourseDirectory.db_url), str(cfg.CourseDirectory.course_id)) as gb:
         names = assignments or sorted(a.name for a in gb.assignments)
@@ -226,11 +232,16 @@ def export_long(course_root: str | os.PathLike[str], to: str | os.PathLike[str],
                 except MissingEntry:
                     sub = None
                 gr = g.get(student.id)
+                # a name is taken whole from one source: the gradebook's if it has one, else the roster's
+                named = student.last_name or student.first_name
+                known = people.get(student.id) if not named else None
                 rows.append({
                     "assignment": name, "duedate": a.duedate.isoformat() if a.duedate else "",
                     "timestamp": sub.timestamp.isoformat() if sub is not None and sub.timestamp else "",
-                    "student_id": student.id, "last_name": student.last_name or "", "first_name": student.first_name or "",
-                    "email": student.email or "",
+                    "student_id": student.id,
+                    "last_name": student.last_name or (known.last_name if known else ""),
+                    "first_name": student.first_name or (known.first_name if known else ""),
+                    "email": student.email or (people[student.id].email if student.id in people else ""),
                     "raw_score": _fmt(gr.raw_score) if gr else "0", "late_submission_penalty": _fmt(gr.late_penalty) if gr else "0",
                     "score": _fmt(gr.score) if gr else "0", "max_score": _fmt(a.max_score),
                     "status": gr.status if gr else "not_submitted", "detail": gr.detail if gr else "", "late_policy": policy,

@@ -129,3 +129,30 @@ def test_long_csv_is_quoted_stable_and_for_one_assignment(course, tmp_path) -> N
     assert '"Name, 1001"' in (tmp_path / "a.csv").read_text()
     with pytest.raises(ValueError, match="ps09_nope"):
         X.export_long(course, tmp_path / "c.csv", ["ps09_nope"])
+
+
+def test_long_csv_takes_names_the_gradebook_lacks_from_a_roster(course, tmp_path) -> None:
+    canvas = _write(tmp_path / "canvas.csv", [
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", f"{A} (501)"],
+        ["    Points Possible", "", "", "", "", "20"],
+        ["Smith, John", "1001", "s1", "jsmith@uni.edu", "Sec 1", ""],
+        ["Doe, Jane", "1004", "s4", "jdoe", "Sec 2", ""],
+    ])
+    X.export_long(course, tmp_path / "c.csv", [A], roster=canvas)
+    with open(tmp_path / "c.csv", newline="") as f:
+        by = {r["student_id"]: r for r in csv.DictReader(f)}
+    # the gradebook's own name wins; 1004 had none and gets the roster's (no address: its login is not one)
+    assert (by["1001"]["last_name"], by["1001"]["first_name"]) == ("Name, 1001", "")
+    assert (by["1004"]["last_name"], by["1004"]["first_name"], by["1004"]["email"]) == ("Doe", "Jane", "")
+    assert by["9999"]["first_name"] == "" and by["9999"]["last_name"] == "Name, 9999"  # not in the roster: unchanged
+
+    moodle = _write(tmp_path / "ws.csv", [
+        ["Identifier", "Full name", "Email address", "Status", "Grade"],
+        ["Participant 1004", "Mary Ann Doe", "d@x.org", "No submission", ""],
+    ], bom=True)
+    X.export_long(course, tmp_path / "m.csv", [A], roster=moodle)
+    with open(tmp_path / "m.csv", newline="") as f:
+        by = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert (by["1004"]["last_name"], by["1004"]["first_name"], by["1004"]["email"]) == ("Doe", "Mary Ann", "d@x.org")
+    with pytest.raises(ValueError, match="neither a Canvas gradebook CSV"):
+        X.export_long(course, tmp_path / "x.csv", [A], roster=_write(tmp_path / "bad.csv", [["Name", "Grade"]]))

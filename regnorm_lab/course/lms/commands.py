@@ -62,7 +62,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     root = pathlib.Path(args.course)
     if args.format == "csv":
         to = args.to or root / "grades.csv"
-        X.export_long(root, to, [args.assignment] if args.assignment else None)
+        X.export_long(root, to, [args.assignment] if args.assignment else None, roster=args.roster)
         print(f"grades written to {pathlib.Path(to).resolve()}")
         return 0
     if not args.assignment or not args.roster:
@@ -135,7 +135,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      "exported / the grading worksheet Moodle exported (--roster) with --assignment's scores, ready to import.")
     p.add_argument("--format", choices=("csv", "canvas", "moodle"), default="csv")
     p.add_argument("--assignment", default=None, help="one assignment (required for canvas and moodle)")
-    p.add_argument("--roster", default=None, help="the template the LMS exported: Canvas gradebook CSV or Moodle grading worksheet")
+    p.add_argument("--roster", default=None, help="the template the LMS exported: Canvas gradebook CSV or Moodle grading worksheet "
+                   "(with --format csv: optional, fills in the names and e-mails the gradebook lacks)")
     p.add_argument("--column", default=None, help="Canvas: the column to fill (default: the one titled like the assignment)")
     p.add_argument("--missing", choices=("blank", "zero"), default="blank", help="roster students without a submission (default: %(default)s)")
     p.add_argument("--accept-unmatched", action="store_true", help="exit 0 even if graded students are not in the roster")

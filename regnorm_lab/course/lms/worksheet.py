@@ -14,10 +14,19 @@ import os
 import pathlib
 import re
 
-__all__ = ["Template", "read_canvas", "read_moodle", "write_template", "canvas_columns", "moodle_id"]
+__all__ = ["Person", "Template", "read_canvas", "read_moodle", "read_roster", "write_template", "canvas_columns", "moodle_id"]
 
 CANVAS_REQUIRED = ("Student", "ID")
 MOODLE_REQUIRED = ("Identifier", "Grade")
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    """A roster student's name and e-mail as the LMS spells them (empty where the template has none)."""
+
+    last_name: str
+    first_name: str
+    email: str
 
 
 @dataclasses.dataclass
@@ -35,6 +44,25 @@ class Template:
         if self.kind == "canvas":
             return [r["ID"].strip() for r in self.rows]
         return [moodle_id(r["Identifier"]) for r in self.rows]
+
+    def people(self) -> dict[str, Person]:
+        """Student id -> name and e-mail.
+
+        Canvas writes ``Student`` as "Last, First" and has no e-mail column (its
+        ``SIS Login ID`` counts when it is an address). Moodle writes ``Full name``
+        as "First Last": the last word is taken as the last name, which is wrong
+        for some names, so check the export if the split matters to you.
+        """
+        out = {}
+        for sid, row in zip(self.ids(), self.rows):
+            if self.kind == "canvas":
+                last, _, first = (row.get("Student") or "").partition(",")
+                login = (row.get("SIS Login ID") or "").strip()
+                out[sid] = Person(last.strip(), first.strip(), login if "@" in login else "")
+            else:
+                first, _, last = (row.get("Full name") or "").strip().rpartition(" ")
+                out[sid] = Person(last.strip(), first.strip(), (row.get("Email address") or "").strip())
+        return out
 
 
 def moodle_id(identifier: str) -> str:
@@ -78,6 +106,22 @@ def read_moodle(path: str | os.PathLike[str]) -> Template:
     """
     columns, rows, bom = _read(path, "a Moodle grading worksheet", MOODLE_REQUIRED)
     return Template("moodle", columns, rows, [], bom)
+
+
+def read_roster(path: str | os.PathLike[str]) -> Template:
+    """A Canvas gradebook CSV or a Moodle grading worksheet, told apart by their required columns.
+
+    Raises:
+        ValueError: the file is neither.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        columns = next(csv.reader(f), [])
+    if all(c in columns for c in CANVAS_REQUIRED):
+        return read_canvas(path)
+    if all(c in columns for c in MOODLE_REQUIRED):
+        return read_moodle(path)
+    raise ValueError(f"roster {path} is neither a Canvas gradebook CSV (columns {', '.join(CANVAS_REQUIRED)}) nor a "
+                     f"Moodle grading worksheet (columns {', '.join(MOODLE_REQUIRED)}); its columns: {', '.join(columns[:8])}")
 
 
 def canvas_columns(template: Template) -> dict[str, str]:
