@@ -10,6 +10,11 @@ Besides the three autograded functions, the student trains the question's model
 combinations of L1/L2 and dropout, using their own functions, and answers a
 written question graded by hand. The experiment is small (4 runs of about half a
 second each on one CPU thread), so it fits well inside the per-cell time limit.
+
+The notebook imports numpy, torch and the probe only: the task's data and the
+seeded dropout are written out in read-only cells (the same draws as
+``regnorm_lab.studies.datasets.make_regression_task`` and ``regnorm_lab.dropout.Dropout``),
+so the grading kernel can run without the reference package (``c.Sandbox.hide_reference``).
 """
 
 from regnorm_lab.course import authoring
@@ -30,12 +35,55 @@ P = probe.session("ps06_combining")
 
 torch.set_num_threads(1)  # these small models train fastest on one thread"""
 
+TASK_DATA = '''\
+# The task (read-only): a synthetic regression problem drawn from an explicit numpy Generator.
+class RegressionTask:
+    """Train and validation arrays (float32); tensors() returns torch copies."""
+
+    def __init__(self, X_train, y_train, X_val, y_val):
+        self.X_train, self.y_train, self.X_val, self.y_val = X_train, y_train, X_val, y_val
+        self.n_features = X_train.shape[1]
+
+    def tensors(self):
+        return tuple(torch.tensor(a) for a in (self.X_train, self.y_train, self.X_val, self.y_val))
+
+
+def make_regression_task(n_train=256, n_val=2048, n_features=20, n_informative=6, noise=0.3, *, rng):
+    """y: a smooth non-linear function of n_informative latent N(0, 1) columns, scaled to unit variance, plus noise.
+    X: every latent column on its own scale (1e-2 to 1e3) with an offset, so the input BatchNorm matters."""
+    idx = rng.choice(n_features, size=n_informative, replace=False)  # which columns matter
+    coef = rng.normal(0.0, 1.0, size=(n_informative, 3))
+    scale = 10.0 ** rng.uniform(-2.0, 3.0, size=n_features)
+    offset = rng.normal(0.0, 3.0, size=n_features) * scale
+    z = rng.standard_normal((n_train + n_val, n_features))
+    f = np.zeros(len(z))
+    for j in range(n_informative):  # a sine ridge and a linear term per column, a product with the next one
+        a = z[:, idx[j]]
+        f += coef[j, 0] * np.sin(1.5 * a) + coef[j, 1] * a
+        if j % 2 == 0:
+            f += 0.5 * coef[j, 2] * a * z[:, idx[(j + 1) % n_informative]]
+    f = (f - f.mean()) / f.std()
+    y = (f + noise * rng.standard_normal(len(z))).astype(np.float32)
+    X = (z * scale + offset).astype(np.float32)
+    return RegressionTask(X[:n_train], y[:n_train], X[n_train:], y[n_train:])'''
+
 TRAINING_HELPER = '''\
 # Training helper (read-only): trains YOUR build_model with YOUR weight_penalty and scores it with YOUR r2_score.
 import math
 
-from regnorm_lab.studies.datasets import make_regression_task
-from regnorm_lab.dropout import Dropout as SeededDropout
+
+class SeededDropout(nn.Dropout):
+    """nn.Dropout whose training mask is drawn from an explicit torch.Generator (as torch's own kernel does)."""
+
+    def __init__(self, p, generator):
+        super().__init__(p)
+        self.generator = generator
+
+    def forward(self, x):
+        if not self.training or self.p in (0.0, 1.0):
+            return super().forward(x)  # eval: the input itself; p = 1: zeros
+        keep = 1.0 - self.p
+        return x * torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
 
 
 def fit_and_score(task, l1=0.0, l2=0.0, dropout=0.0, *, epochs=40, lr=1e-2, batch_size=64, seed=0):
@@ -250,15 +298,16 @@ CELLS = [
 
         The read-only cell below defines `fit_and_score(task, l1, l2, dropout)`: it trains
         **your** `build_model` with **your** `weight_penalty` added to the MSE loss (Adam,
-        learning rate 0.01, as in the question) on a synthetic regression task from
-        `regnorm_lab.studies.datasets.make_regression_task` (20 inputs on very different scales,
-        6 of them informative, noise), and scores it with **your** `r2_score`. Runs are
-        reproducible: the same `seed` gives the same numbers.
+        learning rate 0.01, as in the question) on a synthetic regression task made by
+        `make_regression_task` in the cell before it (20 inputs on very different scales,
+        6 of them informative, noise; the book chapter's task), and scores it with **your**
+        `r2_score`. Runs are reproducible: the same `seed` gives the same numbers.
 
         The next cell runs four combinations: nothing, L1 only, dropout only, and both.
         Change them, add L2 (`l2=...`) or other seeds (`seed=1, 2, ...`) in new cells; each run
         takes about half a second. Then answer the question below with your numbers.
     """),
+    setup(TASK_DATA, grade_id="task_data"),
     setup(TRAINING_HELPER, grade_id="training_helper"),
     _experiment_cell(),
     markdown(WRITTEN_PROMPT),
