@@ -6,7 +6,8 @@
   grading and regrades);
 - one grading path: :mod:`.pipeline` (release, autograde, feedback, export,
   validate through nbgrader's Python API), :mod:`.parallel` (``grade`` with
-  workers or on Dask), :mod:`.prewarm` (the next kernel started while the
+  workers or on Dask; :mod:`.grade_worker` one student's job, :mod:`.grade_backends`
+  the local and Dask workers), :mod:`.prewarm` (the next kernel started while the
   current notebook runs), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
   :mod:`.report`;
 - isolation: :mod:`.sandbox` and :mod:`.sandbox_kernel` (bubblewrap around every

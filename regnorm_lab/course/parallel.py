@@ -32,29 +32,30 @@ Safety and resumability:
   changed submissions (and earlier ``error`` ones) unless ``force``.
 
 The statuses are those of :mod:`.status` (the same CSV as ``autograde`` writes).
+What one worker does for one student is in :mod:`.grade_worker`; where the workers
+run (local processes, Dask) in :mod:`.grade_backends`.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import concurrent.futures as cf
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import pathlib
 import shutil
 import tempfile
 import time
 import warnings
-from typing import Any, Iterable
+from typing import Any
 
-from .flags import sandbox_flags, with_flags
-from .sandbox import JAIL_ROOT, UNSANDBOXED, Sandbox, check
-from .status import STATUSES, StudentStatus, write_status
 from . import late
+from .grade_backends import DaskBackend, LocalBackend, lost_detail, run
+from .grade_worker import GradeResult, GradeTask, grade_one, quiet_nbgrader
+from .sandbox import JAIL_ROOT, Sandbox, check
+from .status import STATUSES, StudentStatus, write_status
 
 __all__ = [
     "GradeTask",
@@ -65,46 +66,6 @@ __all__ = [
     "fingerprint",
     "add_commands",
 ]
-
-#: Words for the statuses of students whose notebook did not run to the end (as ``autograde`` writes them).
-FAILURE_DETAIL = {
-    "kernel_died": "the kernel died while running the notebook (e.g. os._exit or a crash); no cell was graded",
-    "timeout": "the kernel stopped answering after a cell hit the time limit",
-}
-WORKER_DIED = "the grading worker process died twice while grading this notebook (e.g. the notebook killed its parent process)"
-
-
-@dataclasses.dataclass(frozen=True)
-class GradeTask:
-    """One student's grading job, sent to a worker (picklable, paths as strings).
-
-    ``db_url`` None means "grade into the shard ``shard_db`` copied from ``base_db``".
-    """
-
-    course_root: str
-    assignment: str
-    student: str
-    db_url: str | None
-    base_db: str | None = None
-    shard_db: str | None = None
-    timeout: int | None = None
-    prewarm: bool = True
-    feedback: bool = False  # also generate the student's HTML feedback once graded
-    sandbox: bool = True  # False: --no-sandbox (recorded in the student's status detail)
-
-
-@dataclasses.dataclass(frozen=True)
-class GradeResult:
-    """What a worker reports back: ``kind`` is graded, timeout, kernel_died or error."""
-
-    student: str
-    kind: str
-    detail: str
-    shard_db: str | None
-    seconds: float
-    worker: str = ""
-    feedback: bool = False  # the worker generated the student's feedback
-
 
 @dataclasses.dataclass
 class ClassGrading:
@@ -118,136 +79,6 @@ class ClassGrading:
     worker_names: dict[str, str]  # student -> "host:pid" of the worker that graded it
     files: dict[str, pathlib.Path]
     worker_feedback: list[str] = dataclasses.field(default_factory=list)  # feedback made by the student's worker
-
-
-# ---- the worker -----------------------------------------------------------------------------
-
-def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True) -> dict[str, Any]:
-    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": {"ahead": bool(prewarm)}}
-    if timeout:
-        over["Execute"] = {"timeout": int(timeout)}
-    if not sandbox:
-        over["Sandbox"] = {"enabled": False}
-    return over
-
-
-def grade_one(task: GradeTask) -> GradeResult:
-    """Autograde one student with nbgrader (in a worker process); never raises for a bad notebook.
-
-    Shard mode copies ``task.base_db`` to ``task.shard_db`` first and grades into it.
-    A failed run is retried once unless the kernel died (a rerun would only die
-    again), as the serial ``autograde`` command does.
-
-    Shape:
-        One task -> one result.
-    """
-    from . import pipeline
-
-    t0 = time.perf_counter()
-    _quiet_nbgrader()  # a worker process of ours: its warning filters are ours too
-    root = pathlib.Path(task.course_root)
-    db_url = task.db_url
-    if db_url is None:
-        from .merge import copy_shard
-
-        if task.base_db is None or task.shard_db is None:
-            raise ValueError("task needs base_db and shard_db when db_url is None")
-        db_url = "sqlite:///" + str(copy_shard(task.base_db, task.shard_db))
-        _fast_shards()
-    from .prewarm import enable, sandbox_notes
-
-    # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
-    # sandboxed by PrewarmedExecute unless the course opted out
-    cfg = pipeline.load_config(root)
-    if task.sandbox:
-        _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
-    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), cfg)
-    api = pipeline.make_api(root, **overrides)
-    log = ""
-    folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]
-
-    def flagged(detail: str) -> str:
-        notes = [n for f in folders for n in sandbox_notes(f)]
-        found = sandbox_flags(folders[1], notes) if folders[1].is_dir() else notes
-        return with_flags(detail if task.sandbox else with_flags(detail, [UNSANDBOXED]), found)
-
-    for attempt in range(2):
-        result = api.autograde(task.assignment, task.student, force=True, create=True)
-        if result.get("success", False):
-            kind, detail = pipeline.inspect_autograded(root, task.assignment, task.student)
-            detail = flagged(detail)
-            # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
-            # if it fails, the coordinator generates it after the merge
-            fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
-            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed))
-        log = result.get("log", "") + result.get("error", "")
-        if pipeline.classify_log(log) == "kernel_died":
-            break
-    kind = pipeline.classify_log(log)
-    detail = flagged(FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log))
-    return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
-
-
-_SANDBOX_CHECKED = False
-
-
-def _worker_sandbox_ok(cfg: Any) -> None:
-    """:func:`~.sandbox.check` once per worker process (raises SandboxUnavailable: the student is
-    recorded as ``error`` with the cause, never graded without the sandbox)."""
-    global _SANDBOX_CHECKED
-    if not _SANDBOX_CHECKED:
-        check(Sandbox(config=cfg))
-        _SANDBOX_CHECKED = True
-
-
-_SHARD_HOOK = False
-
-
-def _fast_shards() -> None:
-    """No fsync on shard gradebooks: nbgrader commits once per cell, and a shard is a throwaway copy
-    (a crash loses only that student's shard, which is then graded again)."""
-    global _SHARD_HOOK
-    if _SHARD_HOOK:
-        return
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    @event.listens_for(Engine, "connect")
-    def _pragma(dbapi_connection: Any, _record: Any) -> None:
-        import sqlite3
-
-        if not isinstance(dbapi_connection, sqlite3.Connection):
-            return
-        files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
-        if any(f and any(p.name.startswith(".grade-") for p in pathlib.Path(f).parents) for f in files):
-            dbapi_connection.execute("PRAGMA synchronous = OFF")
-
-    _SHARD_HOOK = True
-
-
-def _quiet_nbgrader() -> None:
-    """Ignore the SQLAlchemy 2 autoflush warnings nbgrader's gradebook code raises on every
-    new submission ("Object of type <SubmittedAssignment> not in session"): nbgrader adds
-    the object right after, the rows are those of a serial run (tested), and a line per
-    student would bury the progress bar."""
-    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module=r"nbgrader\.api")
-
-
-def _warm_worker(course_root: str, assignment: str) -> None:
-    """Worker start-up (pool initializer): the first student's kernel starts now, in the
-    background, while the worker imports nbgrader and prepares that student's notebook."""
-    try:
-        from . import pipeline, prewarm
-
-        released = sorted((pathlib.Path(course_root) / "release" / assignment).glob("*.ipynb"))
-        if released:
-            prewarm.warm_up(released[0], pipeline.load_config(course_root))
-    except Exception:  # noqa: BLE001 - without a warm kernel the first notebook starts one itself
-        pass
-
-
-def _worker_name() -> str:
-    return f"{os.uname().nodename}:{os.getpid()}"
 
 
 # ---- fingerprints and state -----------------------------------------------------------------
@@ -289,114 +120,6 @@ def _save_state(root: pathlib.Path, assignment: str, db_url: str, entries: dict[
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"db_url": db_url, "students": entries}, indent=1, sort_keys=True))
     os.replace(tmp, path)  # atomic: an interrupted run leaves the old state, never half a file
-
-
-# ---- backends: local processes or a Dask cluster ----------------------------------------------
-
-class _LocalBackend:
-    """A ``ProcessPoolExecutor`` that is rebuilt when a worker dies (BrokenProcessPool)."""
-
-    def __init__(self, workers: int, warm: tuple[str, str] | None = None) -> None:
-        self.workers = workers
-        self.warm = warm  # (course root, assignment): start each worker's first kernel at once
-        self.pool: cf.ProcessPoolExecutor | None = None
-        # one task running and one queued per worker: a worker takes its next student at once
-        # instead of idling while the coordinator merges the last one (0.1 s a submission).
-        # When a worker dies, the pool fails every task in flight; each is retried alone,
-        # so an innocent queued student costs time, never a grade
-        self.limit = 2 * workers
-
-    def submit(self, task: GradeTask) -> cf.Future:
-        if self.pool is None:
-            # spawn: a fresh interpreter per worker, nothing inherited from the coordinator's state
-            self.pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                               initializer=_warm_worker if self.warm else None, initargs=self.warm or ())
-        return self.pool.submit(grade_one, task)
-
-    def wait(self, futures: Iterable[Any]) -> set:
-        done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
-        return done
-
-    def failed(self, err: BaseException) -> None:
-        from concurrent.futures.process import BrokenProcessPool
-
-        if isinstance(err, BrokenProcessPool) and self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
-
-    def retried(self, err: BaseException) -> bool:
-        """Whether the engine already ran the task again after its worker died (never here)."""
-        return False
-
-    def single(self) -> "_LocalBackend":
-        self.close()
-        return _LocalBackend(1, self.warm)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-
-
-class _DaskBackend:
-    """Tasks on a Dask distributed cluster (``distributed.Client(scheduler)``)."""
-
-    def __init__(self, scheduler: str) -> None:
-        from distributed import Client
-
-        self.client = Client(scheduler, timeout="30s")
-        self.limit = 2 * max(1, sum(self.client.nthreads().values()))  # as _LocalBackend: no idle worker
-
-    def submit(self, task: GradeTask) -> Any:
-        import uuid
-
-        return self.client.submit(grade_one, task, pure=False, key=f"grade-{task.assignment}-{task.student}-{uuid.uuid4().hex[:8]}")
-
-    def wait(self, futures: Iterable[Any]) -> set:
-        from distributed import wait
-
-        done, _ = wait(list(futures), return_when="FIRST_COMPLETED")
-        return set(done)
-
-    def failed(self, err: BaseException) -> None:
-        pass  # Dask reschedules a dead worker's task itself (distributed.scheduler.allowed-failures)
-
-    def retried(self, err: BaseException) -> bool:
-        """A ``KilledWorker``: Dask already re-ran the task as often as the cluster allows
-        (``distributed.scheduler.allowed-failures``, default 3); running it again would
-        only kill more workers."""
-        from distributed.scheduler import KilledWorker
-
-        return isinstance(err, KilledWorker)
-
-    def single(self) -> "_DaskBackend":
-        self.limit = 1
-        return self
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _run(backend: Any, tasks: list[GradeTask], on_result: Any, progress: Any) -> list[tuple[GradeTask, BaseException]]:
-    """Run ``tasks`` with at most ``backend.limit`` in flight; return the tasks whose worker failed."""
-    queue = collections.deque(tasks)
-    inflight: dict[Any, GradeTask] = {}
-    lost: list[tuple[GradeTask, BaseException]] = []
-    while queue or inflight:
-        while queue and len(inflight) < backend.limit:
-            task = queue.popleft()
-            inflight[backend.submit(task)] = task
-        for fut in backend.wait(inflight):
-            task = inflight.pop(fut)
-            try:
-                res = fut.result()
-            except Exception as err:  # noqa: BLE001 - a dead worker costs only its student
-                backend.failed(err)
-                lost.append((task, err))
-                continue
-            on_result(res)
-            progress.update(1)
-    return lost
 
 
 # ---- the coordinator ------------------------------------------------------------------------
@@ -510,19 +233,19 @@ def grade_class(
             else:
                 failed[res.student] = StudentStatus(res.student, res.kind, None, None, res.detail)
 
-        backend: Any = (_DaskBackend(scheduler) if scheduler
-                        else _LocalBackend(min(workers, max(1, len(tasks))), (str(root), assignment) if prewarm else None))
+        backend: Any = (DaskBackend(scheduler) if scheduler
+                        else LocalBackend(min(workers, max(1, len(tasks))), (str(root), assignment) if prewarm else None))
         try:
             with tqdm(total=len(tasks), desc=f"grade {assignment}", disable=not progress or not tasks) as bar:
-                lost = _run(backend, tasks, on_result, bar)
+                lost = run(backend, tasks, on_result, bar)
                 if lost:
                     # each student of a dead worker runs again alone: an innocent one is graded,
                     # one whose notebook kills the worker again is recorded and costs nobody else
                     backend = backend.single()
                     for task, err in lost:
-                        again = [(task, err)] if backend.retried(err) else _run(backend, [task], on_result, bar)
+                        again = [(task, err)] if backend.retried(err) else run(backend, [task], on_result, bar)
                         if again:
-                            failed[task.student] = StudentStatus(task.student, "error", None, None, _lost_detail(again[0][1]))
+                            failed[task.student] = StudentStatus(task.student, "error", None, None, lost_detail(again[0][1]))
                             bar.update(1)
         finally:
             backend.close()
@@ -537,7 +260,7 @@ def grade_class(
 
     # one writer: zero the submissions that could not be graded, then read every score
     with warnings.catch_warnings():
-        _quiet_nbgrader()
+        quiet_nbgrader()
         for s in failed:
             pipeline.zero_submission(api, assignment, s)
     scores = _scores(db_url, assignment, list(statuses) + list(failed))
@@ -593,15 +316,6 @@ def _sandbox_ready(cfg: Any, sandbox: bool | None) -> bool:
               "Student code runs with the grader's rights: it can read the solutions, rewrite the gradebook,\n"
               f"reach the network and kill the grader. The status report and the export record it.\n{bar}", file=sys.stderr)
     return enabled
-
-
-def _lost_detail(err: BaseException) -> str:
-    """Why a student's task never returned: its worker died, or the grading code itself failed."""
-    from concurrent.futures.process import BrokenProcessPool
-
-    if isinstance(err, BrokenProcessPool) or type(err).__name__ in ("KilledWorker", "CommClosedError"):
-        return f"{WORKER_DIED} ({type(err).__name__})"
-    return f"grading failed twice: {type(err).__name__}: {str(err)[:200]}"
 
 
 def _in_gradebook(db_url: str, assignment: str) -> bool:

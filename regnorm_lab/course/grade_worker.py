@@ -1,0 +1,191 @@
+"""One student's grading job, as a worker process runs it: :func:`grade_one`.
+
+A task (:class:`GradeTask`) names the course, the assignment, the student and where the
+grades go; the worker runs nbgrader's own autograde (and, if asked, generate_feedback)
+for that one student, with every kernel sandboxed by :class:`~.prewarm.PrewarmedExecute`,
+and reports a :class:`GradeResult`. The same function runs in a local worker process,
+on a Dask worker, and for the serial ``autograde`` command (one worker).
+
+Also here: the worker's start-up (:func:`warm_worker`: its first kernel starts at once)
+and the once-per-process sandbox check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import time
+import warnings
+from typing import Any
+
+from .flags import sandbox_flags, with_flags
+from .sandbox import UNSANDBOXED, Sandbox, check
+
+__all__ = ["GradeTask", "GradeResult", "grade_one", "warm_worker", "quiet_nbgrader", "FAILURE_DETAIL"]
+
+#: Words for the statuses of students whose notebook did not run to the end (as ``autograde`` writes them).
+FAILURE_DETAIL = {
+    "kernel_died": "the kernel died while running the notebook (e.g. os._exit or a crash); no cell was graded",
+    "timeout": "the kernel stopped answering after a cell hit the time limit",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GradeTask:
+    """One student's grading job, sent to a worker (picklable, paths as strings).
+
+    ``db_url`` None means "grade into the shard ``shard_db`` copied from ``base_db``".
+    """
+
+    course_root: str
+    assignment: str
+    student: str
+    db_url: str | None
+    base_db: str | None = None
+    shard_db: str | None = None
+    timeout: int | None = None
+    prewarm: bool = True
+    feedback: bool = False  # also generate the student's HTML feedback once graded
+    sandbox: bool = True  # False: --no-sandbox (recorded in the student's status detail)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradeResult:
+    """What a worker reports back: ``kind`` is graded, timeout, kernel_died or error."""
+
+    student: str
+    kind: str
+    detail: str
+    shard_db: str | None
+    seconds: float
+    worker: str = ""
+    feedback: bool = False  # the worker generated the student's feedback
+
+
+def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True) -> dict[str, Any]:
+    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": {"ahead": bool(prewarm)}}
+    if timeout:
+        over["Execute"] = {"timeout": int(timeout)}
+    if not sandbox:
+        over["Sandbox"] = {"enabled": False}
+    return over
+
+
+def grade_one(task: GradeTask) -> GradeResult:
+    """Autograde one student with nbgrader (in a worker process); never raises for a bad notebook.
+
+    Shard mode copies ``task.base_db`` to ``task.shard_db`` first and grades into it.
+    A failed run is retried once unless the kernel died (a rerun would only die
+    again), as the serial ``autograde`` command does.
+
+    Shape:
+        One task -> one result.
+    """
+    from . import pipeline
+
+    t0 = time.perf_counter()
+    quiet_nbgrader()  # a worker process of ours: its warning filters are ours too
+    root = pathlib.Path(task.course_root)
+    db_url = task.db_url
+    if db_url is None:
+        from .merge import copy_shard
+
+        if task.base_db is None or task.shard_db is None:
+            raise ValueError("task needs base_db and shard_db when db_url is None")
+        db_url = "sqlite:///" + str(copy_shard(task.base_db, task.shard_db))
+        _fast_shards()
+    from .prewarm import enable, sandbox_notes
+
+    # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
+    # sandboxed by PrewarmedExecute unless the course opted out
+    cfg = pipeline.load_config(root)
+    if task.sandbox:
+        _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
+    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), cfg)
+    api = pipeline.make_api(root, **overrides)
+    log = ""
+    folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]
+
+    def flagged(detail: str) -> str:
+        notes = [n for f in folders for n in sandbox_notes(f)]
+        found = sandbox_flags(folders[1], notes) if folders[1].is_dir() else notes
+        return with_flags(detail if task.sandbox else with_flags(detail, [UNSANDBOXED]), found)
+
+    for attempt in range(2):
+        result = api.autograde(task.assignment, task.student, force=True, create=True)
+        if result.get("success", False):
+            kind, detail = pipeline.inspect_autograded(root, task.assignment, task.student)
+            detail = flagged(detail)
+            # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
+            # if it fails, the coordinator generates it after the merge
+            fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
+            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed))
+        log = result.get("log", "") + result.get("error", "")
+        if pipeline.classify_log(log) == "kernel_died":
+            break
+    kind = pipeline.classify_log(log)
+    detail = flagged(FAILURE_DETAIL.get(kind) or "nbgrader could not grade the notebook: " + pipeline.last_error_line(log))
+    return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name())
+
+
+_SANDBOX_CHECKED = False
+
+
+def _worker_sandbox_ok(cfg: Any) -> None:
+    """:func:`~.sandbox.check` once per worker process (raises SandboxUnavailable: the student is
+    recorded as ``error`` with the cause, never graded without the sandbox)."""
+    global _SANDBOX_CHECKED
+    if not _SANDBOX_CHECKED:
+        check(Sandbox(config=cfg))
+        _SANDBOX_CHECKED = True
+
+
+_SHARD_HOOK = False
+
+
+def _fast_shards() -> None:
+    """No fsync on shard gradebooks: nbgrader commits once per cell, and a shard is a throwaway copy
+    (a crash loses only that student's shard, which is then graded again)."""
+    global _SHARD_HOOK
+    if _SHARD_HOOK:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _pragma(dbapi_connection: Any, _record: Any) -> None:
+        import sqlite3
+
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return
+        files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+        if any(f and any(p.name.startswith(".grade-") for p in pathlib.Path(f).parents) for f in files):
+            dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+    _SHARD_HOOK = True
+
+
+def quiet_nbgrader() -> None:
+    """Ignore the SQLAlchemy 2 autoflush warnings nbgrader's gradebook code raises on every
+    new submission ("Object of type <SubmittedAssignment> not in session"): nbgrader adds
+    the object right after, the rows are those of a serial run (tested), and a line per
+    student would bury the progress bar."""
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module=r"nbgrader\.api")
+
+
+def warm_worker(course_root: str, assignment: str) -> None:
+    """Worker start-up (pool initializer): the first student's kernel starts now, in the
+    background, while the worker imports nbgrader and prepares that student's notebook."""
+    try:
+        from . import pipeline, prewarm
+
+        released = sorted((pathlib.Path(course_root) / "release" / assignment).glob("*.ipynb"))
+        if released:
+            prewarm.warm_up(released[0], pipeline.load_config(course_root))
+    except Exception:  # noqa: BLE001 - without a warm kernel the first notebook starts one itself
+        pass
+
+
+def _worker_name() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
