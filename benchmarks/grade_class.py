@@ -140,7 +140,7 @@ def main() -> int:
         # (a notebook on the probe otherwise gets a stub package: no reference, no torch import)
         cfg_file = par_course / "nbgrader_config.py"
         original = cfg_file.read_text()
-        cfg_file.write_text(original + "\nc.Sandbox.hide_reference_for_probe = False\n")
+        cfg_file.write_text(original + "\nc.Sandbox.hide_reference = False\nc.Sandbox.hide_reference_for_probe = False\n")
         label = f"grade --workers {args.workers}, reference visible"
         t0 = time.perf_counter()
         parallel.grade_class(par_course, A, workers=args.workers, force=True, progress=False, feedback=False, export=False, report=False)

@@ -91,10 +91,12 @@ c.Sandbox.processes = 256  # processes and threads (RLIMIT_NPROC)
 c.Sandbox.file_size_mb = 64  # largest file written (RLIMIT_FSIZE)
 c.Sandbox.tmp_size_mb = 256  # the scratch /tmp
 c.Sandbox.wall_seconds = 900  # wall clock per notebook: the kernel is killed after it
-# Off while test cells import regnorm_lab.grading; on once every assignment uses the probe
-# (then only regnorm_lab.course.probe is importable in the kernel, not the reference).
-c.Sandbox.hide_reference = False
-# A notebook whose locked setup cells import only the probe gets no reference anyway.
+# The reference is hidden from every grading kernel: only regnorm_lab.course.probe (and its
+# test inputs) is importable there, and the package's files cannot be read by path, so a
+# student cannot delegate to it. Exception: a notebook whose locked setup cells import other
+# regnorm_lab modules (ps07 until its conversion to the probe) keeps the package.
+c.Sandbox.hide_reference = True
+# With hide_reference = False, a notebook whose setup imports only the probe is still hidden.
 c.Sandbox.hide_reference_for_probe = True
 
 # Hidden test inputs derive from a course secret (an HMAC of it), so that publishing

@@ -16,6 +16,14 @@ limits (address space, CPU time, processes, file size) and a wall clock per
 notebook. Everything is configurable in ``nbgrader_config.py`` through
 :class:`Sandbox` (``c.Sandbox.memory_mb = 2048``, ...).
 
+The reference is not importable (``hide_reference``, on by default): the kernel
+gets a stub ``regnorm_lab`` holding only the stand-alone probe and its test-input
+generators (:func:`stub_tree`), and the real package's folder is neither mounted
+nor readable by path, so delegating to the reference fails instead of being
+detected afterwards. One documented exception (:func:`reference_hidden`): a
+notebook whose locked setup cells import other course modules (ps07 until it is
+converted to the probe) keeps the package, since it could not run without it.
+
 Which uid: when the grader runs as root (bwrap then needs no user namespace),
 each kernel gets its own host uid from ``Sandbox.uid_base`` on, through
 ``setpriv``: the process limit counts only that kernel's processes and two
@@ -41,7 +49,8 @@ from typing import Any
 from traitlets import Bool, Int, Unicode
 from traitlets.config import Configurable
 
-__all__ = ["Sandbox", "SandboxUnavailable", "Jail", "check", "stub_tree", "probe_only", "UNSANDBOXED", "JAIL_ROOT"]
+__all__ = ["Sandbox", "SandboxUnavailable", "Jail", "check", "stub_tree", "probe_only", "needs_package", "reference_hidden",
+           "UNSANDBOXED", "JAIL_ROOT"]
 
 #: Environment variable naming the folder the jails of a grading run are made in.
 JAIL_ROOT = "REGNORM_JAIL_ROOT"
@@ -56,9 +65,11 @@ class Sandbox(Configurable):
     enabled = Bool(True, help="Run every grading kernel in a bubblewrap sandbox. False (--no-sandbox) "
                    "is recorded in the status report and the export.").tag(config=True)
     bwrap = Unicode("bwrap", help="The bubblewrap executable.").tag(config=True)
-    hide_reference = Bool(False, help="Hide the regnorm_lab package from the kernel: only the stand-alone "
-                          "regnorm_lab.course.probe module is importable. Turn on once every assignment's "
-                          "test cells use the probe (older test cells import regnorm_lab.grading).").tag(config=True)
+    hide_reference = Bool(True, help="Hide the regnorm_lab package from the kernel: only the stand-alone "
+                          "regnorm_lab.course.probe module (and its test inputs) is importable, and the package's "
+                          "files cannot be read by path. Exception: a notebook whose locked setup cells import other "
+                          "regnorm_lab modules (in-kernel checks, ps07 until its conversion) keeps the package. "
+                          "False shows the package to every kernel.").tag(config=True)
     hide_reference_for_probe = Bool(True, help="Hide the regnorm_lab package from a notebook whose locked setup "
                                     "cells import only the probe (regnorm_lab.course[.probe]), whatever hide_reference "
                                     "says: such a notebook needs no reference in its kernel.").tag(config=True)
@@ -91,22 +102,31 @@ def _system_binds() -> list[str]:
     return args
 
 
+def _package_dir() -> str:
+    """The folder of the installed ``regnorm_lab`` package (the repository's, for an editable install)."""
+    import regnorm_lab
+
+    return os.path.dirname(os.path.realpath(regnorm_lab.__file__))
+
+
 def _python_binds(hide_reference: bool) -> list[str]:
     """The Python installation and the virtual environment, read-only; the package unless hidden."""
     paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     if sys.prefix != sys.base_prefix:
         paths.add(sys.prefix)  # the venv as named in the kernel spec's argv (symlinks kept)
-    if not hide_reference:
+    pkg = _package_dir()
+    inside = any(pkg.startswith(p + os.sep) for p in paths)
+    if not hide_reference and not inside:
         # an editable install maps regnorm_lab to the repository's folder: bind only the package
         # (its course/ included), never the repository (exercises/ holds the course)
-        import regnorm_lab
-
-        pkg = os.path.dirname(os.path.realpath(regnorm_lab.__file__))
-        if not any(pkg.startswith(p + os.sep) for p in paths):
-            paths.add(pkg)
+        paths.add(pkg)
     args: list[str] = []
     for p in sorted(paths, key=len):
         args += _parents(p) + ["--ro-bind", p, p]
+    if hide_reference and inside:
+        # a regular install lives in site-packages, inside the bound venv: an empty tmpfs over its
+        # folder, so the reference can be neither imported nor read by path
+        args += ["--tmpfs", pkg, "--remount-ro", pkg]
     return args
 
 
@@ -128,6 +148,33 @@ def probe_only(modules: tuple[str, ...] | list[str]) -> bool:
     """
     ours = [m for m in modules if m == "regnorm_lab" or m.startswith("regnorm_lab.")]
     return bool(ours) and all(m in ("regnorm_lab.course", "regnorm_lab.course.probe") for m in ours)
+
+
+def needs_package(modules: tuple[str, ...] | list[str]) -> bool:
+    """Whether a notebook's setup imports course modules other than the probe (in-kernel checks: ps07 today).
+
+    Shape:
+        Dotted module names -> bool.
+    """
+    return any((m == "regnorm_lab" or m.startswith("regnorm_lab.")) and m not in ("regnorm_lab.course", "regnorm_lab.course.probe")
+               for m in modules)
+
+
+def reference_hidden(cfg: Sandbox, modules: tuple[str, ...] | list[str]) -> bool:
+    """Whether the kernel of a notebook whose setup imports ``modules`` gets the stub package instead of the reference.
+
+    Hidden when ``hide_reference`` is on, unless the setup itself imports other course
+    modules (:func:`needs_package`: the notebook could not run without them; an
+    exception kept until ps07 is on the probe), and always for a notebook on the
+    probe when ``hide_reference_for_probe`` is on. Only the instructor's locked
+    cells count (:func:`.prewarm.preload_modules`), so a student cannot ask for the package.
+
+    Shape:
+        Settings and dotted module names -> bool.
+    """
+    if cfg.hide_reference_for_probe and probe_only(modules):
+        return True
+    return bool(cfg.hide_reference) and not needs_package(modules)
 
 
 def stub_tree(folder: str | os.PathLike[str]) -> pathlib.Path:

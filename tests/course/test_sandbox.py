@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 
+import nbformat
 import pytest
 from traitlets.config import Config
 
@@ -81,20 +82,101 @@ except OSError as e:
 
 
 def test_hidden_reference_leaves_only_the_probe_importable() -> None:
-    proc = _run_in_jail("""
-import regnorm_lab, importlib
-for m in ("regnorm_lab.penalties", "regnorm_lab.grading", "regnorm_lab.course.verdicts"):
+    code = f"""
+import regnorm_lab, importlib, os
+for m in ("regnorm_lab.penalties", "regnorm_lab.grading", "regnorm_lab.course.verdicts", "regnorm_lab.dropout"):
     try:
         importlib.import_module(m); print("IMPORTED", m)
     except ImportError:
         print("hidden", m)
-print(regnorm_lab.__file__)
-""", hide_reference=True)
-    assert "IMPORTED" not in proc.stdout and proc.stdout.count("hidden") == 3, proc.stdout + proc.stderr
+print("FILE", regnorm_lab.__file__)
+print("LISTING", sorted(os.listdir(os.path.dirname(regnorm_lab.__file__))))
+print("BY PATH", os.path.exists({str(H.REPO / 'regnorm_lab' / 'penalties.py')!r}))
+"""
+    proc = _run_in_jail(code)  # the default hides the reference
+    assert "IMPORTED" not in proc.stdout and proc.stdout.count("hidden") == 4, proc.stdout + proc.stderr
     assert "/stub/regnorm_lab/" in proc.stdout
-    # the default keeps the package (the committed assignments' test cells import regnorm_lab.grading)
-    proc = _run_in_jail("import regnorm_lab.grading; print('ok')")
+    assert "LISTING ['__init__.py', 'course']" in proc.stdout and "BY PATH False" in proc.stdout, proc.stdout
+    assert Sandbox().hide_reference is True
+    # the opt-out shows the package (what a notebook with in-kernel checks, ps07 today, gets)
+    proc = _run_in_jail("import regnorm_lab.grading, regnorm_lab.penalties; print('ok')", hide_reference=False)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_package_installed_inside_the_venv_is_covered_by_an_empty_folder(monkeypatch) -> None:
+    # a regular (not editable) install puts regnorm_lab in site-packages, inside the bound venv:
+    # stand-in for it, an installed package's real folder, which must show up empty
+    import nbformat
+
+    pkg = os.path.dirname(os.path.realpath(nbformat.__file__))
+    assert any(pkg.startswith(os.path.realpath(p) + os.sep) for p in (sys.prefix, sys.base_prefix))
+    monkeypatch.setattr(sandbox, "_package_dir", lambda: pkg)
+    proc = _run_in_jail(f"import os\nprint(sorted(os.listdir({pkg!r})), os.path.exists({pkg + '/__init__.py'!r}))")
+    assert proc.stdout.strip() == "[] False", proc.stdout + proc.stderr
+    proc = _run_in_jail(f"import os\nprint(os.path.exists({pkg + '/__init__.py'!r}))", hide_reference=False)
+    assert proc.stdout.strip() == "True", proc.stdout + proc.stderr
+
+
+# A student who delegates to the reference in every way we know of: each attempt fails inside
+# the grading kernel (ImportError, file not found), so the three functions earn nothing.
+_PKG_FILE = str(H.REPO / "regnorm_lab" / "penalties.py")
+DELEGATING = {
+    "l1_penalty": """
+try:
+    import regnorm_lab.penalties as _ref
+    print("DELEGATED import")
+except ImportError as _e:
+    print("BLOCKED import:", type(_e).__name__)
+    _ref = None
+def l1_penalty(w, lam):
+    return _ref.l1_penalty(w, lam)
+""",
+    "l2_penalty": """
+try:
+    from regnorm_lab import dropout
+    print("DELEGATED from-import")
+except ImportError as _e:
+    print("BLOCKED from-import:", type(_e).__name__)
+def l2_penalty(w, lam):
+    from regnorm_lab.penalties import l2_penalty as ref
+    return ref(w, lam)
+""",
+    "elastic_net_penalty": f"""
+import glob, importlib.util, os, sys
+_found = [p for p in [{_PKG_FILE!r}] + [f for d in sys.path if d for f in glob.glob(os.path.join(d, "regnorm_lab", "*.py"))]
+          if os.path.basename(p) != "__init__.py" and os.path.exists(p)]
+print("FOUND BY PATH:", _found) if _found else print("BLOCKED by path: not found")
+def elastic_net_penalty(w, l1, l2):
+    spec = importlib.util.spec_from_file_location("_ref", {_PKG_FILE!r})
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.elastic_net_penalty(w, l1, l2)
+""",
+}
+
+
+@pytest.mark.slow
+def test_a_grading_kernel_cannot_reach_the_reference(tmp_path: pathlib.Path) -> None:
+    course = H.copy_course(tmp_path, [A])
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write("\nc.Sandbox.hide_reference_for_probe = False\n")  # only the default of hide_reference at work
+    H.release(course, A)
+    solution = H.solution_answers(H.EXERCISES, A)
+    H.plant(course, "solution", A, solution)
+    H.plant(course, "delegator", A, {**solution, **DELEGATING})
+    statuses = {s.student_id: s for s in H.autograde(course, A, force=True, timeout=30)}
+    assert statuses["delegator"].status == "graded"
+    nb = nbformat.read(str(course / "autograded" / "delegator" / A / f"{A}.ipynb"), as_version=4)
+    out = "\n".join(str(o.get("text", "")) for c in nb.cells for o in c.get("outputs", []))  # what the kernel printed
+    assert "BLOCKED import: ModuleNotFoundError" in out and "BLOCKED from-import: ImportError" in out, out[-2000:]
+    assert "BLOCKED by path: not found" in out
+    assert "DELEGATED" not in out and "FOUND BY PATH" not in out
+    owner = H.test_cells_of(H.EXERCISES, A)
+    cells = H.cell_scores(course, A, "delegator")
+    for cell, fn in owner.items():
+        s, m = cells[cell]
+        assert (s == 0) if fn in DELEGATING else (s == m), f"{cell} ({fn}) scored {s}/{m}"
+    assert H.total(H.cell_scores(course, A, "solution")) == (25.0, 25.0)
 
 
 def test_the_start_check_names_a_missing_bwrap_and_the_fix() -> None:
@@ -183,7 +265,19 @@ def test_a_notebook_on_the_probe_gets_the_stub_package() -> None:
         return dict(PrewarmedExecute().spare_key(new_notebook(cells=[cell]))[4])
 
     assert key("import numpy as np\nfrom regnorm_lab.course import probe")["hide_reference"] is True
+    assert key("import numpy as np")["hide_reference"] is True  # the default: nothing of ours is needed
+    # the exception: a setup that imports other course modules (ps07 until it is on the probe) keeps them
     assert key("import numpy as np\nimport regnorm_lab.grading as G")["hide_reference"] is False
+    assert key("from regnorm_lab.course import probe\nfrom regnorm_lab.timing import gpu_timing")["hide_reference"] is False
+    # an instructor who turns hide_reference off still hides it from a notebook on the probe, unless told not to
+    from regnorm_lab.course.sandbox import needs_package, reference_hidden
+
+    assert needs_package(("regnorm_lab.timing",)) and not needs_package(("numpy", "regnorm_lab.course.probe"))
+    probe_setup = ("numpy", "regnorm_lab.course")
+    assert reference_hidden(Sandbox(hide_reference=False), probe_setup) is True
+    assert reference_hidden(Sandbox(hide_reference=False), ("numpy",)) is False
+    assert reference_hidden(Sandbox(hide_reference=False, hide_reference_for_probe=False), probe_setup) is False
+    assert reference_hidden(Sandbox(hide_reference_for_probe=False), probe_setup) is True
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="per-kernel host uids are used when grading as root")
