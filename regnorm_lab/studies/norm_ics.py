@@ -22,13 +22,13 @@ import torch
 from ..feature_scaling import z_score
 from .datasets import make_classification_task
 from .experiments_norm import make_deep_mlp
-from .norm_probe import TrainingProbe, probe_training
+from .norm_probe import TrainingProbe, probe_training_batched
 
 __all__ = ["BOOK_DRAWS", "BOOK_SEEDS", "MODELS", "IcsStudy", "ics_study", "summarise_probe", "median_band", "paired_scatter"]
 
 #: The design chapter 10 runs (and chapter 13 cites): data draws and training seeds per draw.
 BOOK_DRAWS: tuple[int, ...] = (0, 1, 2, 3, 4)
-BOOK_SEEDS: tuple[int, ...] = (0, 1)
+BOOK_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 #: The three networks of the chapter: display name -> ``make_deep_mlp``'s ``norm``.
 MODELS: dict[str, str] = {"plain": "none", "BN": "batch", "noisy BN": "noisy_batch"}
@@ -92,7 +92,10 @@ def ics_study(
     two runs of the study share a seed. Each run is SGD with ``lr`` for
     ``steps`` steps of 64 rows, probing the input of the fourth ``Linear``
     (:func:`~regnorm_lab.studies.experiments_norm.probe_training`; ICS and
-    smoothness every ``every`` steps at 0.5, 1, 2 and 4 times ``lr``).
+    smoothness every ``every`` steps at 0.5, 1, 2 and 4 times ``lr``). The
+    runs of one network are probed together, as one stacked model
+    (:func:`~regnorm_lab.studies.norm_probe.probe_training_batched`, which
+    measures what ``probe_training`` measures run by run).
 
     Returns:
         An :class:`IcsStudy`; ``table`` has ``len(draws) * len(seeds) * 3`` rows.
@@ -103,25 +106,30 @@ def ics_study(
     for name, values in (("draws", draws), ("seeds", seeds)):
         if len(values) == 0 or len(set(values)) != len(values):
             raise ValueError(f"{name} must be a non-empty sequence of distinct integers, got {values!r}")
-    rows: list[dict[str, float | int | str]] = []
-    probes: dict[tuple[int, int, str], TrainingProbe] = {}
+    data = {}
     for d in draws:
         task = make_classification_task(n_train=n_train, rng=np.random.default_rng(d))
-        X = torch.tensor(z_score(task.X_train, task.X_val)[0], dtype=torch.float32)
-        y = torch.tensor(task.y_train)
-        for s in seeds:
-            run_seed = 1000 * int(d) + int(s)
-            for name, norm in MODELS.items():
-                model = make_deep_mlp(
-                    X.shape[1], task.n_classes, generator=torch.Generator().manual_seed(run_seed), norm=norm,
-                    init="he", noise_scale=noise_scale, noise_generator=torch.Generator().manual_seed(run_seed + 2),
-                )
-                probe = probe_training(
-                    model, X, y, lr=lr, steps=steps, every=every, probe_layer=3,
-                    step_multipliers=(0.5, 1.0, 2.0, 4.0), generator=torch.Generator().manual_seed(run_seed + 1),
-                )
-                probes[(int(d), int(s), name)] = probe
-                rows.append({"draw": int(d), "seed": int(s), "model": name, **summarise_probe(probe)})
+        data[int(d)] = (torch.tensor(z_score(task.X_train, task.X_val)[0], dtype=torch.float32),
+                        torch.tensor(task.y_train), task.n_classes)
+    runs = [(int(d), int(s)) for d in draws for s in seeds]
+    probes: dict[tuple[int, int, str], TrainingProbe] = {}
+    for name, norm in MODELS.items():
+        # All runs of one network at once (one stacked model): the same numbers as one probe_training per run.
+        models = [
+            make_deep_mlp(
+                data[d][0].shape[1], data[d][2], generator=torch.Generator().manual_seed(1000 * d + s), norm=norm,
+                init="he", noise_scale=noise_scale, noise_generator=torch.Generator().manual_seed(1000 * d + s + 2),
+            )
+            for d, s in runs
+        ]
+        results = probe_training_batched(
+            models, [data[d][0] for d, _ in runs], [data[d][1] for d, _ in runs], lr=lr, steps=steps, every=every,
+            probe_layer=3, step_multipliers=(0.5, 1.0, 2.0, 4.0),
+            generators=[torch.Generator().manual_seed(1000 * d + s + 1) for d, s in runs],
+        )
+        probes.update({(d, s, name): r for (d, s), r in zip(runs, results)})
+    rows = [{"draw": d, "seed": s, "model": name, **summarise_probe(probes[(d, s, name)])}
+            for d, s in runs for name in MODELS]
     return IcsStudy(table=pd.DataFrame(rows), probes=probes, every=every)
 
 
