@@ -195,12 +195,15 @@ register_study(
 LR_RANGE = (3e-3, 3e-2)
 
 
-def seed003_lr(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress: bool = True) -> StudyResult:
+def seed003_lr(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress: bool = True,
+               base: TrainConfig = BASE) -> StudyResult:
     """Does the answer hold at other learning rates? L1 (first kernel) x dropout at each lr of :data:`LR_RANGE`.
 
     Synthetic task only; per learning rate the strength is again chosen per
     draw on validation and the "survives dropout" and interaction claims are
-    measured on test, Holm-corrected within each learning rate.
+    measured on test, Holm-corrected within each learning rate. ``base`` is
+    the config every run starts from (the study's :data:`BASE`; tests pass a
+    few-epoch one to check the machinery quickly).
 
     Raises:
         ValueError: fewer than 2 draws.
@@ -209,7 +212,7 @@ def seed003_lr(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progr
     if len(draws) < 2:
         raise ValueError(f"draws must hold at least 2 draws, got {draws}")
     grid = [c for c in cells("first") if c["l2"] == 0.0]
-    table = run_design([{**c, "lr": lr} for lr in LR_RANGE for c in grid], draws, seeds, base=BASE,
+    table = run_design([{**c, "lr": lr} for lr in LR_RANGE for c in grid], draws, seeds, base=base,
                        datasets=("synthetic",), scheduler=scheduler, progress=progress)
     claims, effects = [], {}
     for lr in LR_RANGE:
