@@ -38,11 +38,14 @@ class Repository(NamedTuple):
 
 
 def glue(name: str, value: Any, display: bool = True) -> None:
-    """``myst_nb.glue`` in the book build; on Colab or plain Jupyter, where myst-nb is absent, show the value.
+    """``myst_nb.glue`` in the book build; on Colab or plain Jupyter, where myst-nb is absent, show the value by name.
 
     Chapters glue measured numbers into their prose. Readers who open a chapter
-    on Colab have no myst-nb (the course package does not need it), so there the
-    value is displayed like a cell result instead, unless ``display`` is False.
+    on Colab have no myst-nb (the course package does not need it), and the
+    chapter's Colab twin writes each glued number of the text as **[name]**
+    (``book/_ext/colab_notebooks.py``). So there the value is printed as
+    ``[name] = value`` where it is computed, and an object glued for display (a
+    figure, a table) is shown under its ``[name]`` label.
 
     Args:
         name: The key the chapter's text refers to (``{glue:}`name```).
@@ -52,10 +55,13 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     try:
         from myst_nb import glue as _myst_glue
     except ImportError:
-        if display:
-            from IPython.display import display as _show
+        if not display:
+            print(f"[{name}] = {value}")
+            return
+        from IPython.display import display as _show
 
-            _show(value)
+        print(f"[{name}]")
+        _show(value)
         return
     _myst_glue(name, value, display=display)
 

@@ -544,6 +544,7 @@ def test_colab_markdown_expands_literalinclude_and_plain_roles(tmp_path: Path):
         """\
         (sec-x)=
         See {cite}`tibshirani1996regression, zou2005regularization` and {eq}`eq-prox`, {doc}`for_students`.
+        R² rose by {glue:text}`gain:.3f` over {glue:text}`n-draws` draws.
 
         $$ x = 1 $$ (eq-prox)
 
@@ -557,6 +558,8 @@ def test_colab_markdown_expands_literalinclude_and_plain_roles(tmp_path: Path):
     assert "[tibshirani1996regression, zou2005regularization]" in out
     assert "(eq-prox)" in out and "$$ x = 1 $$\n" in out
     assert "for_students" in out
+    # glued numbers become the label booktools.glue prints them under when the twin runs
+    assert "R² rose by **[gain]** over **[n-draws]** draws." in out and "{glue" not in out
     # the included code is the function's real source, as Python's inspect module sees it
     assert inspect.getsource(penalties.soft_threshold).strip() in out
 

@@ -17,7 +17,7 @@ def test_glue_delegates_to_myst_nb_when_present(monkeypatch):
     assert calls == [("answer", 42, False)]
 
 
-def test_glue_works_without_myst_nb(monkeypatch):
+def test_glue_works_without_myst_nb(monkeypatch, capsys):
     real_import = builtins.__import__
 
     def no_myst(name, *args, **kwargs):
@@ -32,5 +32,7 @@ def test_glue_works_without_myst_nb(monkeypatch):
     monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
     monkeypatch.setattr(IPython.display, "display", lambda v: shown.append(v))
     booktools.glue("answer", 42)
-    booktools.glue("hidden", 7, display=False)
+    booktools.glue("hidden", "0.71 [0.52, 0.90]", display=False)
     assert shown == [42]
+    # the Colab twin writes these numbers as **[name]** in its text: each is printed under that name
+    assert capsys.readouterr().out.splitlines() == ["[answer]", "[hidden] = 0.71 [0.52, 0.90]"]

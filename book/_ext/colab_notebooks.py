@@ -166,6 +166,8 @@ def _plain_role(match: re.Match) -> str:
         return explicit.group("text")
     if role == "math":
         return f"${content}$"
+    if role.startswith("glue"):  # a number the book fills in; the twin's cells print it as "[name] = value"
+        return f"**[{content.split(':', 1)[0]}]**"
     return content
 
 
@@ -174,7 +176,8 @@ def to_colab_markdown(text: str, md_dir: Path) -> str:
 
     ``literalinclude`` becomes the included code; a practice problem's ``exercise``
     becomes a bold heading and its ``solution`` a collapsed ``<details>`` block; roles become their text
-    (``{cite}`a,b``` -> ``[a, b]``, ``{eq}`x``` -> ``(x)``); target labels and
+    (``{cite}`a,b``` -> ``[a, b]``, ``{eq}`x``` -> ``(x)``, ``{glue:text}`name:fmt``` -> ``**[name]**``,
+    which :func:`regnorm_lab.booktools.glue` prints as ``[name] = value`` when the cells run); target labels and
     equation labels are dropped. Everything else is left as it is.
     """
     text = _DIRECTIVE.sub(lambda m: _expand_literalinclude(m, md_dir), text)
@@ -200,7 +203,8 @@ def to_colab_notebook(md_path: Path, repo_url: str = "", branch: str = "main") -
     rel = f"{BOOK_DIR}/{md_path.name}"
     note = nbformat.v4.new_markdown_cell(
         f"*Generated from [`{rel}`]({repo_url.rstrip('/')}/blob/{branch}/{rel}) by `book/_ext/colab_notebooks.py`: "
-        "edit the chapter, not this notebook. Run the first cell to install the course package.*"
+        "edit the chapter, not this notebook. Run the first cell to install the course package. "
+        "A number of the text written **[name]** is measured by the cells: run them and it is printed as `[name] = value`.*"
         if repo_url
         else f"*Generated from `{rel}` by `book/_ext/colab_notebooks.py`: edit the chapter, not this notebook.*"
     )
