@@ -1,4 +1,4 @@
-"""The batched trainer equals the single-model trainer, model by model (float64), and checks its input."""
+"""The batched trainer equals the single-model trainer, model by model (float64), and checks its input; its hand-written backward equals autograd and its Adam equals torch's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import r2_score as sk_r2_score
 
 from regnorm_lab.studies.batched import train_batched
+from regnorm_lab.studies.batched_mlp import FusedAdam, Switches, Workspace, loss_grads
 from regnorm_lab.studies.datasets import RegressionTask, make_regression_task
 from regnorm_lab.studies.training import TrainConfig, kernel_penalty, train_mlp
 
@@ -101,3 +102,99 @@ def test_bad_input_raises_naming_the_argument(kwargs: dict, name: str) -> None:
 def test_penalty_layers_is_validated() -> None:
     with pytest.raises(ValueError, match="penalty_layers"):
         TrainConfig(penalty_layers="last")
+
+
+# --------------------------------------------------------------------------- the kernel: hand-written backward, Adam
+
+
+def _reference_loss(p: dict[str, torch.Tensor], x, y, bn, masks, l1, l2, l1_rest, l2_rest) -> torch.Tensor:
+    """Sum over models of the per-model training loss, written with torch.nn.functional for autograd."""
+    total = torch.zeros((), dtype=x.dtype)
+    for k in range(x.shape[0]):
+        h = x[k]
+        if bn[k]:
+            h = torch.nn.functional.batch_norm(h, None, None, p["bn_weight"][k], p["bn_bias"][k], training=True)
+        h = torch.relu(torch.nn.functional.linear(h, p["w1"][k], p["b1"][k]))
+        if masks[k] is not None:
+            h = h * masks[k][0]
+        h = torch.relu(torch.nn.functional.linear(h, p["w2"][k], p["b2"][k]))
+        if masks[k] is not None:
+            h = h * masks[k][1]
+        out = torch.nn.functional.linear(h, p["w3"][k], p["b3"][k]).reshape(-1)
+        loss = torch.nn.functional.mse_loss(out, y[k])
+        loss = loss + l1[k] * p["w1"][k].abs().sum() + l2[k] * p["w1"][k].pow(2).sum()
+        for w in (p["w2"][k], p["w3"][k]):
+            loss = loss + l1_rest[k] * w.abs().sum() + l2_rest[k] * w.pow(2).sum()
+        total = total + loss
+    return total
+
+
+def test_hand_written_backward_equals_autograd() -> None:
+    K, B, F, H = 6, 9, 5, 7
+    g = torch.Generator().manual_seed(0)
+    d = torch.float64
+
+    def rand(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=g, dtype=d) * scale).contiguous()
+
+    p = {"bn_weight": 1 + rand(K, F, scale=0.3), "bn_bias": rand(K, F, scale=0.3), "w1": rand(K, H, F, scale=0.5),
+         "b1": rand(K, H, scale=0.1), "w2": rand(K, H, H, scale=0.4), "b2": rand(K, H, scale=0.1),
+         "w3": rand(K, 1, H, scale=0.4), "b3": rand(K, 1, scale=0.1)}
+    p["w1"][0, 0, 0] = 0.0  # sign(0) = 0, as autograd's abs
+    x, y = rand(K, B, F, scale=3.0) + 1.0, rand(K, B)
+    bn = [True, False, True, True, False, True]
+    n_drop = 3
+    keep = [0.7, 0.5, 0.9]
+    masks = [tuple((torch.rand(B, H, generator=g, dtype=d) < q).to(d) / q for _ in range(2)) for q in keep]
+    l1, l2 = [0.01, 0.0, 0.02, 0.0, 0.03, 0.005], [0.0, 0.02, 0.01, 0.0, 0.0, 0.04]
+    l1_rest, l2_rest = [0.0, 0.0, 0.02, 0.0, 0.03, 0.0], [0.0, 0.0, 0.01, 0.0, 0.0, 0.0]
+
+    def col(v) -> torch.Tensor:
+        return torch.tensor(v, dtype=d).view(-1, 1, 1)
+
+    sw = Switches(bn=col([float(b) for b in bn]), n_drop=n_drop, l1=col(l1), l2=col(l2), l1_rest=col(l1_rest),
+                  l2_rest=col(l2_rest), rest=(2, 5))
+    ws = Workspace(p, B)
+    m1 = torch.stack([m[0] for m in masks])
+    m2 = torch.stack([m[1] for m in masks])
+    mse, mean, var = loss_grads(p, x, y, sw, (m1, m2), ws)
+
+    leaves = {n: t.clone().requires_grad_() for n, t in p.items()}
+    ref = _reference_loss(leaves, x, y, bn, masks + [None] * (K - n_drop), l1, l2, l1_rest, l2_rest)
+    grads = torch.autograd.grad(ref, list(leaves.values()))
+    for (name, want) in zip(leaves, grads):
+        if name.startswith("bn_"):
+            want = want * torch.tensor([float(b) for b in bn], dtype=d).unsqueeze(1)  # BN off: no update
+        torch.testing.assert_close(ws.grads[name], want, rtol=1e-11, atol=1e-13, msg=name)
+    torch.testing.assert_close(mean, x.mean(1))
+    torch.testing.assert_close(var, x.var(1, unbiased=False))
+    assert mse.shape == (K,)
+
+
+def test_fused_adam_on_model_ranges_equals_torch_adam() -> None:
+    g = torch.Generator().manual_seed(1)
+    params = {"a": torch.randn(4, 3, 2, generator=g), "b": torch.randn(4, 5, generator=g)}
+    lrs = [0.01, 0.01, 0.003, 0.03]
+    ours = FusedAdam({n: t.clone() for n, t in params.items()}, [(0, 2, 0.01), (2, 3, 0.003), (3, 4, 0.03)])
+    theirs = [{n: t[k].clone().requires_grad_() for n, t in params.items()} for k in range(4)]
+    opts = [torch.optim.Adam(list(theirs[k].values()), lr=lrs[k], fused=True) for k in range(4)]
+    for _ in range(3):
+        grads = {n: torch.randn(t.shape, generator=g) for n, t in params.items()}
+        ours.step(grads)
+        for k in range(4):
+            for n, leaf in theirs[k].items():
+                leaf.grad = grads[n][k].clone()
+            opts[k].step()
+    for k in range(4):
+        for n in params:
+            assert torch.equal(ours.params[n][k], theirs[k][n].detach()), (k, n)
+
+
+def test_model_order_does_not_change_a_model(tasks: list[RegressionTask]) -> None:
+    # train_batched reorders models internally (dropout first, learning rates side by side); results come back
+    # in the caller's order whatever order the caller used
+    forward = train_batched(tasks, CONFIGS, dtype=torch.float64)
+    backward = train_batched(tasks[::-1], CONFIGS[::-1], dtype=torch.float64)
+    for name, t in forward.params.items():
+        torch.testing.assert_close(backward.params[name].flip(0), t, rtol=1e-12, atol=1e-14, msg=name)
+    np.testing.assert_allclose(backward.scores["val_r2"][::-1], forward.scores["val_r2"], rtol=0, atol=1e-12)
