@@ -11,7 +11,7 @@ Example::
 
     CELLS = [
         markdown("# ps01: penalties ..."),
-        setup(),
+        probe_setup("ps01_penalties"),
         markdown("## l1_penalty ..."),
         answer("l1_penalty", '''
             def l1_penalty(w, lam):
@@ -19,13 +19,12 @@ Example::
                 return float(lam * np.abs(w).sum())
                 ### END SOLUTION
         '''),
-        test("test_l1_penalty_forward", "l1_penalty matches lam * sum(|w|)", 2, '''
-            G.check_close(l1_penalty(np.array([1.0, -2.0]), 0.5), 1.5, "l1_penalty([1, -2], 0.5)")
-            ### BEGIN HIDDEN TESTS
-            ...
-            ### END HIDDEN TESTS
-        ''', function="l1_penalty"),
+        probe_test("test_l1_penalty_forward", "l1_penalty matches lam * sum(|w|)", 2,
+                   function="l1_penalty", assignment="ps01_penalties"),
     ]
+
+The checks of a test cell live in ``regnorm_lab.course.cases.<assignment>``: the cell only
+calls the probe, and the grader decides (``regnorm_lab/course/judge.py``).
 """
 
 from __future__ import annotations
@@ -45,26 +44,18 @@ __all__ = [
     "markdown",
     "setup",
     "answer",
-    "test",
     "written",
     "free",
     "build_notebook",
     "write_notebook",
     "load_spec",
     "build_source",
-    "SETUP_CODE",
     "probe_setup",
     "probe_test",
     "PROBE_SETUP",
 ]
 
 CellKind = Literal["markdown", "setup", "answer", "test", "written", "free"]
-
-#: The read-only setup cell every assignment starts with.
-SETUP_CODE = """\
-# Setup (read-only): the libraries and the course's grading helpers.
-import numpy as np
-import regnorm_lab.grading as G"""
 
 #: The setup cell of an assignment whose test cells call the probe (``{assignment}`` filled in).
 PROBE_SETUP = """\
@@ -107,8 +98,8 @@ def markdown(source: str) -> Cell:
     return Cell("markdown", _clean(source))
 
 
-def setup(source: str = SETUP_CODE, grade_id: str = "setup") -> Cell:
-    """The read-only setup cell (imports numpy and ``regnorm_lab.grading as G``)."""
+def setup(source: str, grade_id: str = "setup") -> Cell:
+    """A read-only code cell nbgrader does not grade (the setup, a data or helper cell, an ungraded report)."""
     return Cell("setup", _clean(source), grade_id=grade_id)
 
 
@@ -123,7 +114,9 @@ def probe_test(grade_id: str, behaviour: str, points: float, *, function: str, a
     The cell runs the visible checks, then (between nbgrader's hidden-test markers) the
     hidden ones; the kernel only records what the function returned, the grader
     (:mod:`.judge`) decides. Which checks exist is read from the cases module, so the
-    cell and the grader cannot disagree about them.
+    cell and the grader cannot disagree about them. A speed cell (``SPEED`` of the cases
+    module) calls ``P.speed``: its check is the precondition, the grader's clock
+    (:mod:`.clock`) measures the speed.
     """
     from . import cases
 
@@ -136,8 +129,9 @@ def probe_test(grade_id: str, behaviour: str, points: float, *, function: str, a
         raise ValueError(f"grade_id {grade_id!r} has no checks in regnorm_lab.course.cases.{assignment}")
     lines = [f"# Test: {behaviour}"]
     names = ", ".join([function, *checks[0].helpers])
+    speed = grade_id in getattr(importlib.import_module(f"{cases.__name__}.{assignment}"), "SPEED", {})
     if any(not c.hidden for c in checks):
-        lines.append(f"P.run({grade_id!r}, {names})")
+        lines.append(f"P.{'speed' if speed else 'run'}({grade_id!r}, {names})")
     if any(c.hidden for c in checks):
         lines += ["### BEGIN HIDDEN TESTS", f"P.run({grade_id!r}, {names}, hidden=True)", "### END HIDDEN TESTS"]
     return Cell("test", "\n".join(lines), grade_id=grade_id, points=float(points), function=function)
@@ -146,21 +140,6 @@ def probe_test(grade_id: str, behaviour: str, points: float, *, function: str, a
 def answer(name: str, source: str) -> Cell:
     """An autograded-answer cell for contract function ``name`` (solution between markers)."""
     return Cell("answer", _clean(source), grade_id=name, function=name)
-
-
-def test(grade_id: str, behaviour: str, points: float, source: str, *, function: str) -> Cell:
-    """A locked test cell checking ONE behaviour of ``function``.
-
-    The cell starts with ``# Test: <behaviour>`` (the feedback names a failed hidden test
-    by it) and ``G.assert_own_work(<function>, "<function>")``, so a delegating answer
-    fails every test of that function with the same clear message.
-    """
-    if not grade_id.startswith("test_"):
-        raise ValueError(f"grade_id must start with 'test_', got {grade_id!r}")
-    if points <= 0:
-        raise ValueError(f"points must be > 0, got {points!r}")
-    head = f"# Test: {behaviour}\nG.assert_own_work({function}, {function!r})\n"
-    return Cell("test", head + _clean(source), grade_id=grade_id, points=float(points), function=function)
 
 
 def written(grade_id: str, points: float, source: str) -> Cell:

@@ -20,8 +20,11 @@ The secret: ``c.Judge.secret`` in ``nbgrader_config.py``, else ``$REGNORM_GRADIN
 else :data:`.probe.DEFAULT_SECRET` (fine on a laptop; a published default, so set your own
 for a real class: grading logs a warning without one).
 
-Assignments without a cases module (:mod:`.cases`) are left alone (their cells still use
-the in-kernel checks of :mod:`.grading`).
+Speed cells (``SPEED`` of an assignment's cases module, ps07) whose precondition holds are
+timed by the grader's clock (:mod:`.clock`) in two fresh sandboxed kernels, the student's
+code against the reference; their output is the ratio and the limit, or the failure.
+
+Assignments without a cases module (:mod:`.cases`) are left alone.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from . import cases
+from .clock import speed_cells
 from .delegation import delegation_messages
 from .preprocessors import BEGIN_HIDDEN, END_HIDDEN, HIDDEN_FAILED, VISIBLE_FAILED
 from .probe import DEFAULT_SECRET, MIME, cell_key
@@ -76,6 +80,8 @@ class Judge(NbGraderPreprocessor):
         others = [c.source for c in nb.cells if c.cell_type == "code" and not utils.is_locked(c) and not utils.is_solution(c)]
         functions = {check.function for cell in checks.values() for check in cell}
         delegating = delegation_messages(sorted(functions), answers, others)
+        speed = speed_cells(assignment)
+        timed: dict[str, NotebookNode] = {}
         for cell in nb.cells:
             if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
                 continue
@@ -84,9 +90,43 @@ class Judge(NbGraderPreprocessor):
                 cell.outputs = [verdict_output(f"{grade_id} is not a test of this assignment", hidden=False)]
                 continue
             cell.outputs = self._judge_cell(assignment, grade_id, checks[grade_id], cell, secret, delegating)
+            if grade_id in speed:
+                if any(o.get("output_type") == "error" for o in cell.outputs):
+                    cell.outputs = [o for o in cell.outputs if o.get("output_type") == "error"]  # no printed claim of a speed
+                else:
+                    timed[grade_id] = cell  # its precondition holds: the grader's clock decides
             # the stored notebook keeps the cell as written (no key in it, nbgrader's checksum intact)
             cell.source = _KEYED_CALL.sub(r"\g<1>True\g<2>", cell.source)
+        if timed:
+            self._time_cells(nb, resources, assignment, secret, {g: speed[g] for g in timed}, timed)
         return nb, resources
+
+    def _time_cells(self, nb: NotebookNode, resources: dict[str, Any], assignment: str, secret: str, functions: dict[str, str], cells: dict[str, NotebookNode]) -> None:
+        """The speed cells' verdicts, measured by the grader's clock (:mod:`.clock`); their outputs rewritten."""
+        from . import clock
+
+        try:
+            reference = clock.reference_answers(self._source_notebook(resources, assignment))
+            folder = (resources.get("metadata") or {}).get("path")
+            timings = clock.measure(nb, assignment, reference, secret=secret, config=self.config, folder=folder,
+                                    functions=sorted(set(functions.values())))
+        except Exception as err:  # noqa: BLE001 - no speed points, and the instructor is told why
+            log.error("timing %s failed: %s: %s", assignment, type(err).__name__, err)
+            timings = {g: clock.Timing(fn, None, False, f"{fn}: the grader could not time it ({type(err).__name__}); ask your instructor") for g, fn in functions.items()}
+        for grade_id, cell in cells.items():
+            t = timings.get(grade_id) or clock.Timing(functions[grade_id], None, False, f"{functions[grade_id]} was not timed")
+            if t.passed:
+                cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=t.message + "\n")]
+            else:
+                cell.outputs = [verdict_output(t.message, hidden=False)]
+
+    def _source_notebook(self, resources: dict[str, Any], assignment: str) -> str:
+        """The instructor's source notebook of the notebook being graded (its solution cells are the reference)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        cd = CourseDirectory(config=self.config)
+        notebook = resources.get("nbgrader", {}).get("notebook") or assignment
+        return os.path.join(cd.root, cd.source_directory, assignment, f"{notebook}.ipynb")
 
     def _judge_cell(self, assignment: str, grade_id: str, cell_checks: list, cell: NotebookNode, secret: str, delegating: dict[str, str]) -> list:
         from .verdicts import judge_record

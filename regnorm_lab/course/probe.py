@@ -263,6 +263,31 @@ class Session:
             if not isinstance(hidden, str):  # a student's own run: judge here too, when the reference is installed
                 self._judge_locally(cell, index, key, record)
 
+    def speed(self, cell: str, fn: Any) -> None:
+        """A speed test cell: the precondition check (:meth:`run`), then, in a student's own notebook, the ratio.
+
+        The grader never trusts this: it measures the ratio with its own clock in two fresh
+        sandboxed kernels (:mod:`.clock`). In a student's own notebook, with the reference
+        installed, the same ratio is measured here (``regnorm_lab.timing.speed_ratio``) and a
+        slow function fails with the grader's message. During grading (``NBGRADER_EXECUTION``
+        set) nothing is timed in the kernel.
+        Returns None.
+        """
+        __tracebackhide__ = True  # noqa: F841
+        import os
+
+        self.run(cell, fn)
+        if os.environ.get("NBGRADER_EXECUTION") or not callable(fn):
+            return
+        try:
+            from . import clock
+        except ImportError:  # no reference here: nothing to time against
+            return
+        message, passed = clock.local_ratio(self.assignment, cell, fn)
+        print(message)
+        if not passed:
+            raise CheckFailed(message)
+
     def _judge_locally(self, cell: str, index: int, key: str | None, record: dict[str, Any]) -> None:
         __tracebackhide__ = True  # noqa: F841
         try:

@@ -22,7 +22,7 @@ import numpy as np
 from . import cases as _cases
 from .probe import Other, Tensor, check_seed, decode, digest, encode
 
-__all__ = ["TOLERANCES", "RULES", "judge_record", "compare", "tolerances", "reference", "raised_message"]
+__all__ = ["TOLERANCES", "RULES", "judge_record", "compare", "tolerances", "reference", "raised_message", "expected_value"]
 
 #: Contract tolerances: (rtol, atol) per precision (see the exercise API contract).
 TOLERANCES = {"float64": (1e-6, 1e-8), "float32": (1e-4, 1e-5)}
@@ -120,9 +120,11 @@ def compare(got: Any, expected: Any, what: str, *, rtol: float, atol: float) -> 
 
 
 def raised_message(case: _cases.Case, raised: dict[str, Any]) -> str:
-    """The message for a function that raised where it should have returned."""
+    """The message for a function that raised where it should have returned (with the case's ``hint``, if any)."""
     types = [str(t) for t in raised.get("types", ["Exception"])]
-    return f"{case.label}: raised {types[0]}: {str(raised.get('message', ''))[:300]}".rstrip(": ")
+    line = f"{case.label}: raised {types[0]}: {str(raised.get('message', ''))[:300]}".rstrip(": ")
+    hint = case.options.get("hint")
+    return f"{line}. {hint}" if hint else line
 
 
 def _same_inputs(before: Any, after: Any) -> bool:
@@ -137,16 +139,20 @@ def _same_inputs(before: Any, after: Any) -> bool:
 Rule = Callable[[str, _cases.Check, _cases.Case, Any], "str | None"]
 
 
+def expected_value(function: str, check: _cases.Check, case: _cases.Case) -> Any:
+    """What the reference gives for ``case`` through the check's runner (``case.expect`` when set), decoded as the kernel's value is."""
+    if case.expect is not None:
+        return case.expect
+    args, kwargs = copy.deepcopy((case.args, case.kwargs))
+    target = (reference(function), *(reference(h) for h in check.helpers)) if check.helpers else reference(function)
+    return decode(encode((check.runner or (lambda f, a, k: f(*a, **k)))(target, args, kwargs)))
+
+
 def _rule_close(function: str, check: _cases.Check, case: _cases.Case, got: Any) -> str | None:
     opts = case.options
     if opts.get("float") and type(got) is not float:
         return f"{case.label}: expected a Python float, got {_describe(got)} (wrap the result in float(...))"
-    if case.expect is not None:
-        expected = case.expect
-    else:
-        args, kwargs = copy.deepcopy((case.args, case.kwargs))
-        target = (reference(function), *(reference(h) for h in check.helpers)) if check.helpers else reference(function)
-        expected = decode(encode((check.runner or (lambda f, a, k: f(*a, **k)))(target, args, kwargs)))
+    expected = expected_value(function, check, case)
     rtol, atol = tolerances(case.args, case.kwargs, got, expected)
     if opts.get("exact"):
         rtol = atol = 0.0
@@ -174,8 +180,23 @@ def _rule_sparsity(function: str, check: _cases.Check, case: _cases.Case, got: A
     return None
 
 
+def _rule_parts(function: str, check: _cases.Check, case: _cases.Case, got: Any) -> str | None:
+    """The runner returned a tuple of named parts (``options["parts"]``: ``[name, rtol, atol]``, None for the
+    contract's tolerance), each compared with the reference's part; the message names the part."""
+    parts = case.options["parts"]
+    expected = expected_value(function, check, case)
+    if not isinstance(got, (tuple, list)) or len(got) != len(parts):
+        return f"{case.label}: the test could not read {len(parts)} results back (got {_describe(got)})"
+    rtol, atol = tolerances(case.args, case.kwargs)
+    for (name, r, a), g, e in zip(parts, got, expected):
+        problem = compare(g, e, name, rtol=rtol if r is None else r, atol=atol if a is None else a)
+        if problem:
+            return problem
+    return None
+
+
 #: Rule name (``Check.verdict``) -> rule. Assignments add theirs (see ``course/rules_*.py``).
-RULES: dict[str, Rule] = {"close": _rule_close, "unchanged": _rule_unchanged, "sparsity": _rule_sparsity}
+RULES: dict[str, Rule] = {"close": _rule_close, "unchanged": _rule_unchanged, "sparsity": _rule_sparsity, "parts": _rule_parts}
 
 
 def _rule_raises(case: _cases.Case, outcome: dict[str, Any]) -> str | None:

@@ -11,6 +11,9 @@ import pytest
 
 import regnorm_lab
 from regnorm_lab.course import authoring, cases
+from regnorm_lab.course.clock import speed_cells
+from regnorm_lab.course.prewarm import preload_modules
+from regnorm_lab.course.sandbox import probe_only
 from regnorm_lab.course.preprocessors import behaviour_of, split_hidden
 
 from . import harness as H
@@ -43,14 +46,12 @@ def test_notebook_follows_the_template(assignment: str) -> None:
     meta = [c.metadata.get("nbgrader") for c in nb.cells]
     # a link to the book chapter in the first markdown cell
     assert nb.cells[0].cell_type == "markdown" and re.search(r"book/\d\d_\w+\.md", nb.cells[0].source)
-    # a locked setup cell importing numpy and the course's probe (or, not yet converted, the in-kernel checks)
+    # a locked setup cell importing numpy and the course's probe, and no other course code
     setup = [c for c, m in zip(nb.cells, meta) if m and m["grade_id"] == "setup"]
     assert len(setup) == 1 and setup[0].metadata["nbgrader"]["locked"]
-    probed = cases.converted(assignment)
-    if probed:
-        assert f'P = probe.session("{assignment}")' in setup[0].source and "regnorm_lab.grading" not in setup[0].source
-    else:
-        assert "import regnorm_lab.grading as G" in setup[0].source
+    assert cases.converted(assignment)
+    assert f'P = probe.session("{assignment}")' in setup[0].source
+    assert probe_only(preload_modules(nb)), f"{assignment}'s locked cells import course code besides the probe"
     answers = [c for c, m in zip(nb.cells, meta) if m and m["solution"] and c.cell_type == "code"]
     tests = [c for c, m in zip(nb.cells, meta) if m and m["grade"] and not m["solution"]]
     names = [c.metadata["nbgrader"]["grade_id"] for c in answers]
@@ -63,17 +64,14 @@ def test_notebook_follows_the_template(assignment: str) -> None:
         m = cell.metadata["nbgrader"]
         assert m["locked"] and m["points"] > 0 and m["grade_id"].startswith("test_")
         assert behaviour_of(cell.source) != "an unnamed behaviour", f"{m['grade_id']} has no '# Test:' line"
-        if probed:  # the cell runs its own checks (the grader knows them by the cell's grade_id)
-            fn = re.search(r"P\.run\('(\w+)', (\w+)", cell.source)
-            assert fn and fn.group(1) == m["grade_id"] and fn.group(2) in names, f"{m['grade_id']} does not run its checks"
-            assert "regnorm_lab" not in cell.source and "G." not in cell.source
-        else:
-            fn = re.search(r"G\.assert_own_work\((\w+), '(\w+)'", cell.source)
-            assert fn and fn.group(1) == fn.group(2) and fn.group(1) in names, f"{m['grade_id']} does not check own work"
+        # the cell runs its own checks (the grader knows them by the cell's grade_id); P.speed: a speed cell
+        fn = re.search(r"P\.(?:run|speed)\('(\w+)', (\w+)", cell.source)
+        assert fn and fn.group(1) == m["grade_id"] and fn.group(2) in names, f"{m['grade_id']} does not run its checks"
+        assert "regnorm_lab" not in cell.source and "G." not in cell.source
+        assert ("P.speed(" in cell.source) == (m["grade_id"] in speed_cells(assignment))
         hidden += bool(split_hidden(cell.source)[1])
     # every function has tests, and some behaviours are also checked by hidden tests
-    pattern = r"P\.run\('\w+', (\w+)" if probed else r"assert_own_work\((\w+)"
-    assert {re.search(pattern, c.source).group(1) for c in tests} == set(names)
+    assert {re.search(r"P\.(?:run|speed)\('\w+', (\w+)", c.source).group(1) for c in tests} == set(names)
     assert hidden >= len(names)
 
 
@@ -102,10 +100,16 @@ def test_probe_cells_are_written_from_the_cases() -> None:
     assert 'P = probe.session("ps01_penalties")' in authoring.probe_setup("ps01_penalties").source
 
 
+def test_speed_cells_call_the_grader_timed_probe() -> None:
+    cell = authoring.probe_test("test_rms_norm_speed", "fast", 2, function="rms_norm", assignment="ps07_gpu_timing")
+    assert cell.source.split("\n") == ["# Test: fast", "P.speed('test_rms_norm_speed', rms_norm)"]
+
+
 def test_builder_rejects_bad_cells() -> None:
     with pytest.raises(ValueError, match="grade_id"):
-        authoring.test("l1", "x", 1, "pass", function="l1_penalty")
+        authoring.probe_test("l1", "x", 1, function="l1_penalty", assignment="ps01_penalties")
     with pytest.raises(ValueError, match="points"):
-        authoring.test("test_x", "x", 0, "pass", function="l1_penalty")
+        authoring.probe_test("test_l1_penalty_forward", "x", 0, function="l1_penalty", assignment="ps01_penalties")
     with pytest.raises(ValueError, match="used twice"):
-        authoring.build_notebook([authoring.setup(), authoring.setup()])
+        authoring.build_notebook([authoring.setup("import numpy"), authoring.setup("import numpy")])
+    assert not hasattr(authoring, "test") and not hasattr(authoring, "SETUP_CODE")  # the in-kernel checks are gone
