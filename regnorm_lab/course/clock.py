@@ -4,8 +4,8 @@ Nothing in the notebook's own kernel times anything during grading (a student co
 replace any timer there). For the speed cells of an assignment (``SPEED`` in its
 :mod:`.cases` module), :func:`measure` starts, after the notebook has run,
 
-* a STUDENT kernel that runs the locked setup cell(s) and the student's own code cells
-  (answer cells and any cell the student added), and
+* a STUDENT kernel that runs the locked setup cell(s) and the student's answer cells
+  (a function and its helpers live in its answer cell, as the exercise contract says), and
 * a REFERENCE kernel that runs the same setup and the instructor's answers (the solution
   cells of the course's source notebook, read here in the grader),
 
@@ -130,18 +130,12 @@ def _setup_cells(nb: Any) -> list[str]:
 
 
 def student_code(nb: Any) -> list[str]:
-    """The code the student kernel runs: the setup, then every code cell the student wrote (answer cells
-    and cells the student added), in notebook order. Test cells and later locked cells are left out."""
-    out = _setup_cells(nb)
-    started = False
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        m = _meta(cell)
-        started = started or bool(m.get("solution"))
-        if started and (m.get("solution") or not m):
-            out.append(cell.source)
-    return out
+    """The code the student kernel runs: the setup, then the student's answer cells, in notebook order.
+
+    As the exercise contract says, a function and its helpers live in its answer cell; cells a
+    student added (experiments, a timing of their own) are not run here, nor are test cells.
+    """
+    return _setup_cells(nb) + [c.source for c in nb.cells if c.cell_type == "code" and _meta(c).get("solution")]
 
 
 def _strip_solution_markers(source: str) -> str:

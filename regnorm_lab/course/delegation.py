@@ -6,7 +6,10 @@ earns no points (exercise contract). Reading the source with :mod:`ast` needs no
 the student's process: imports and attribute chains are resolved through the cells'
 import aliases, helpers defined in other cells are followed, and code the grader cannot
 read (``exec``, ``eval``, ``compile``, ``__import__``, ``importlib.import_module`` of a
-computed name) counts as delegating. In the sandbox the reference cannot even be imported.
+computed name) counts as delegating, and so does code that reaches the notebook's machinery
+(``get_ipython``, ``IPython``: input transformers and hooks can rewrite other cells, the
+grader's timed calls included). A cell that rebinds the function's name
+(``layer_norm = F.layer_norm``) is read as part of the function. In the sandbox the reference cannot even be imported.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ FRAMEWORK_ROUTINES: dict[str, tuple[str, ...]] = {
     "rms_norm": ("torch.nn.functional.rms_norm", "torch.rms_norm", "torch._fused_rms_norm", "torch.nn.RMSNorm"),
 }
 _UNREADABLE = {"exec", "eval", "compile", "__import__"}
+#: The notebook's machinery: an answer that reaches it (input transformers, hooks) can change what
+#: other cells run, e.g. the grader's timed calls. It counts as delegating.
+_MACHINERY = ("get_ipython", "IPython", "ipykernel")
 
 
 def forbidden_for(function: str) -> tuple[str, ...]:
@@ -79,6 +85,10 @@ def _uses(tree: ast.AST, aliases: dict[str, str]) -> Iterable[str]:
             name = _dotted(node, aliases)
             if name:
                 yield name
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            name = _dotted(node, aliases) or ""
+            if name.split(".")[0] in _MACHINERY:
+                yield f"<unreadable:{name.split('.')[0]}>"
         if isinstance(node, ast.Call):
             name = _dotted(node.func, aliases) or ""
             if name == "__import__" and node.args and _folded(node.args[0]):
@@ -147,15 +157,22 @@ def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -
     if function not in trees:
         return []
     aliases: dict[str, str] = {}
-    defined: dict[str, str] = {}  # top-level name -> cell that defines it
+    defined: dict[str, list[str]] = {}  # top-level name -> cells that define or rebind it
     for key, tree in trees.items():
         aliases.update(_aliases(tree))
         for node in getattr(tree, "body", []):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-                defined.setdefault(node.name, key)
+                defined.setdefault(node.name, []).append(key)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    for leaf in ast.walk(t):
+                        if isinstance(leaf, ast.Name):
+                            defined.setdefault(leaf.id, []).append(key)
     forbidden = forbidden_for(function)
     found: list[str] = []
-    todo, seen = [function], set()
+    # the answer cell, and any other cell that rebinds the function's name (``layer_norm = F.layer_norm``)
+    todo, seen = [function, *(k for k in defined.get(function, []) if k != function)], set()
     while todo:
         key = todo.pop()
         if key in seen:
@@ -174,15 +191,16 @@ def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -
             if hit:
                 found.append(hit)
             head = name.split(".")[0]
-            if head in defined and defined[head] != key:
-                todo.append(defined[head])
+            todo.extend(k for k in defined.get(head, []) if k != key)
     return sorted(set(found), key=lambda d: (-d.count("."), d))
 
 
 def message(function: str, found: list[str]) -> str:
     """The one-line feedback for a delegating ``function``."""
     what = found[0]
-    if what in _UNREADABLE or what == "importlib.import_module" or what.startswith("getattr("):
+    if what in _MACHINERY:
+        what = f"{what} (the notebook's machinery: an answer may not change how other cells run)"
+    elif what in _UNREADABLE or what == "importlib.import_module" or what.startswith("getattr("):
         what = f"{what} (code the grader cannot read)"
     return (
         f"{function} calls {what}: write it yourself. A function that delegates to the reference "
