@@ -11,6 +11,14 @@ Used by every ``tests/course/test_psNN_<topic>.py``; ps04-ps07 reuse it unchange
 
 The answers of a variant are a dict ``{function name: answer cell source}``;
 ``edit`` is a function that changes the planted notebook (delete or edit cells).
+
+The tests every assignment passes (solution full marks, blank zero, each single
+mistake loses exactly its cells, delegating answers earn nothing, hidden tests stay
+hidden) are written once, in the class :func:`standard_suite` returns; a test module
+binds it to a ``Test*`` name, or subclasses it to add the assignment's own tests:
+
+    class TestPs04(H.standard_suite("ps04_batch_norm", max_points=19.0, variants=VARIANTS, timeout=60)):
+        def test_backward_is_graded_on_the_students_own_cache(self, graded): ...
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import shutil
 from typing import Callable
 
 import nbformat
+import pytest
 
 from regnorm_lab.course import pipeline
 from regnorm_lab.course.authoring import load_spec
@@ -47,6 +56,7 @@ __all__ = [
     "spec",
     "functions_of",
     "test_cells_of",
+    "standard_suite",
 ]
 
 release = pipeline.release
@@ -191,6 +201,15 @@ class Graded:
     def cells(self, student: str) -> dict[str, tuple[float, float]]:
         return cell_scores(self.course, self.assignment, student)
 
+    def auto_cells(self, student: str) -> dict[str, tuple[float, float]]:
+        """The autograded cells only: hand-graded ones (ps06's written answer) wait for a person."""
+        course_spec = spec(self.course, self.assignment)
+        by_hand = {c.grade_id for c in course_spec.CELLS if c.kind == "written"}
+        cells = self.cells(student)
+        missing = {c.grade_id for c in course_spec.CELLS if c.kind == "test"} - set(cells)
+        assert not missing, f"{student}: autograded cells missing from the gradebook: {sorted(missing)}"
+        return {k: v for k, v in cells.items() if k not in by_hand}
+
     def score(self, student: str) -> tuple[float, float]:
         return total(self.cells(student))
 
@@ -225,20 +244,20 @@ def standard_variants(course_spec, solution: dict[str, str]) -> dict[str, dict]:
 # ---- checks shared by every assignment's test module -------------------------------------
 
 def check_full_marks(g: Graded, student: str = "solution") -> None:
-    cells = g.cells(student)
+    cells = g.auto_cells(student)
     lost = {k: v for k, v in cells.items() if v[0] != v[1]}
     assert not lost, f"{student} lost points in {lost}"
     assert g.statuses[student].status == "graded"
 
 
 def check_zero(g: Graded, student: str = "blank") -> None:
-    score, max_score = g.score(student)
+    score, max_score = total(g.auto_cells(student))
     assert max_score > 0 and score == 0, f"{student} scored {score}/{max_score}"
 
 
 def check_mistake(g: Graded, fn: str, expected_failing: set[str]) -> None:
     """A single-mistake variant: partial score, and exactly the expected cells lost their points."""
-    cells = g.cells(f"mistake_{fn}")
+    cells = g.auto_cells(f"mistake_{fn}")
     score, max_score = total(cells)
     assert 0 < score < max_score, f"mistake_{fn} scored {score}/{max_score}"
     failing = {k for k, (s, m) in cells.items() if s < m}
@@ -291,3 +310,71 @@ def check_feedback_for_all(g: Graded, variants: dict[str, dict]) -> None:
     """Every planted student got a feedback file for the assignment."""
     files = list((g.course / "feedback").glob(f"*/{g.assignment}/*.html"))
     assert len(files) == len(variants), f"{len(files)} feedback files for {len(variants)} students"
+
+
+def check_feedback_for(g: Graded, students) -> None:
+    """Each of ``students`` got a feedback file for the assignment."""
+    for student in students:
+        assert list((g.course / "feedback" / student / g.assignment).glob("*.html")), f"no feedback for {student}"
+
+
+def standard_suite(assignment: str, *, max_points: float, variants: dict[str, dict] | None = None, timeout: int = 30) -> type:
+    """The tests every assignment passes, as a class for a test module to bind to a ``Test*`` name or subclass.
+
+    One class-scoped ``graded`` fixture grades ``variants`` (default:
+    :func:`standard_variants` of the instructor's solution) in one nbgrader call.
+    Its tests: the solution gets every autograded point (``max_points``, so the
+    total is pinned too) and the blank release none, the standard variants all go
+    through grading; each single-mistake variant scores partially and loses exactly
+    the cells ``MISTAKES`` names; every cell of a delegating function scores 0 and
+    the feedback says why, honest ones keep theirs; no hidden-test line is released
+    or shown in feedback, and each standard variant has its feedback. A subclass adds
+    the assignment's own tests (they get ``graded`` too) or extends one with ``super()``.
+
+    Shape:
+        An assignment name -> a pytest test class (attributes ``A``, ``SPEC``,
+        ``SOLUTION``, ``OWNER``, ``VARIANTS``, ``MAX`` for the subclass's tests).
+    """
+    course_spec = spec(EXERCISES, assignment)
+    solution = solution_answers(EXERCISES, assignment)
+    owner = test_cells_of(EXERCISES, assignment)
+    all_variants = variants if variants is not None else standard_variants(course_spec, solution)
+    standard = [v for v in standard_variants(course_spec, solution) if v in all_variants]
+    missing = set(standard_variants(course_spec, solution)) - set(all_variants)
+    if missing:
+        raise ValueError(f"variants must include the standard ones; missing {sorted(missing)}")
+
+    class StandardSuite:
+        A = assignment
+        SPEC = course_spec
+        SOLUTION = solution
+        OWNER = owner
+        VARIANTS = all_variants
+        MAX = max_points
+
+        @pytest.fixture(scope="class")
+        @classmethod
+        def graded(cls, tmp_path_factory) -> Graded:
+            return grade_variants(tmp_path_factory.mktemp(assignment), assignment, all_variants, timeout=timeout)
+
+        def test_solution_full_marks_and_blank_zero(self, graded: Graded) -> None:
+            assert autograded_max(course_spec) == max_points
+            check_full_marks(graded, "solution")
+            assert total(graded.auto_cells("solution")) == (max_points, max_points)
+            check_zero(graded, "blank")
+            check_all_graded(graded, standard)
+
+        @pytest.mark.parametrize("fn", sorted(course_spec.MISTAKES))
+        def test_a_single_mistake_loses_only_that_behaviour(self, graded: Graded, fn: str) -> None:
+            check_mistake(graded, fn, course_spec.MISTAKES[fn][1])
+
+        def test_delegating_answers_earn_nothing_and_feedback_says_why(self, graded: Graded) -> None:
+            assert course_spec.SHORTCUTS, f"{assignment} plants no delegating answers"
+            check_shortcuts(graded, course_spec.SHORTCUTS, owner)
+
+        def test_hidden_tests_stay_hidden(self, graded: Graded) -> None:
+            check_no_hidden_leak(graded)
+            check_feedback_for(graded, standard)
+
+    StandardSuite.__name__ = StandardSuite.__qualname__ = f"StandardSuite_{assignment}"
+    return StandardSuite

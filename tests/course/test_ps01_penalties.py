@@ -79,109 +79,89 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> H.Graded:
-    return H.grade_variants(tmp_path_factory.mktemp("ps01"), A, VARIANTS, timeout=20)
+class TestPs01(H.standard_suite(A, max_points=25.0, variants=VARIANTS, timeout=20)):
+    """The standard tests (H.standard_suite) and the course-wide robustness rules, shown on ps01."""
 
+    def test_delegating_answers_earn_nothing_and_feedback_says_why(self, graded: H.Graded) -> None:
+        super().test_delegating_answers_earn_nothing_and_feedback_says_why(graded)
+        assert "l1_penalty calls regnorm_lab.l1_penalty: write it yourself" in graded.feedback_text("shortcuts")
 
-def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
-    H.check_full_marks(graded, "solution")
-    H.check_zero(graded, "blank")
-    assert graded.score("solution") == (25.0, 25.0)
+    def test_tampering_gains_nothing(self, graded: H.Graded) -> None:
+        solution_total = graded.score("solution")[0]
+        honest = solution_total - sum(25.0 - graded.score(f"mistake_{fn}")[0] for fn in TAMPERED)
+        tampered = graded.score("tampered")
+        assert tampered[1] == 25.0, "a deleted or stripped test cell must still count towards the maximum"
+        assert tampered[0] <= honest < solution_total
+        # it gains nothing, and the status report points the instructor at it
+        assert "answer cell l1_penalty rebinds grading or comparison functions" in graded.statuses["tampered"].detail
+        assert graded.statuses["solution"].detail == ""
+        cells = graded.cells("tampered")
+        for cell in ("test_l1_penalty_forward", "test_l2_penalty_forward", "test_elastic_net_penalty_errors", "test_soft_threshold_forward"):
+            assert cells[cell][0] == 0.0, f"{cell} was passed by tampering"
 
+    def test_deleted_test_cell_is_put_back_and_run(self, graded: H.Graded) -> None:
+        nb = nbformat.read(str(graded.course / "autograded" / "tampered" / A / f"{A}.ipynb"), as_version=4)
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+        for gid in ("test_soft_threshold_forward", "test_elastic_net_penalty_errors"):
+            assert ids.count(gid) == 1, f"{gid} was not put back exactly once"
+            cell = nb.cells[ids.index(gid)]
+            assert any(o.get("output_type") == "error" for o in cell.outputs), f"the re-inserted {gid} was not run"
 
-@pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
-def test_a_single_mistake_loses_only_that_behaviour(graded: H.Graded, fn: str) -> None:
-    H.check_mistake(graded, fn, SPEC.MISTAKES[fn][1])
+    def test_warnings_are_not_failures_but_errors_are(self, graded: H.Graded) -> None:
+        cells = graded.cells("warnings")
+        for cell, fn in OWNER.items():
+            s, m = cells[cell]
+            if fn == "l2_penalty":
+                assert s == 0, f"{cell}: an answer that raises must not pass"
+            else:
+                assert s == m, f"{cell} lost points for a warning"
+        text = graded.feedback_text("warnings")
+        assert "l1_penalty: just a warning" in text and "a warning, not an error" in text
 
+    def test_broken_submissions_are_recorded_and_the_class_is_graded(self, graded: H.Graded) -> None:
+        st = graded.statuses
+        assert set(st) == set(VARIANTS)
+        assert st["invalid_json"].status == "unreadable" and "not a readable notebook" in st["invalid_json"].detail
+        assert st["missing"].status == "missing"
+        assert st["os_exit"].status == "kernel_died"
+        loop = st["loop_and_exit"]
+        assert loop.status == "timeout" and "l1_penalty hit the time limit" in loop.detail and "SystemExit in cell l2_penalty" in loop.detail
+        # the infinite loop and sys.exit() cost only the functions they broke
+        cells = graded.cells("loop_and_exit")
+        for cell, owner in OWNER.items():
+            s, m = cells[cell]
+            assert (s == 0) if owner in ("l1_penalty", "l2_penalty") else (s == m), f"loop_and_exit: {cell} scored {s}/{m}"
+        # the unreadable/missing/dead ones are zeros in a consistent gradebook, told apart by status
+        for student in ("invalid_json", "missing", "os_exit"):
+            assert graded.score(student) == (0.0, 25.0)
+            assert st[student].score == 0.0 and st[student].max_score == 25.0
+        for student in ("solution", "blank", "shortcuts", "warnings"):
+            assert st[student].status == "graded"
+        with open(graded.course / "reports" / f"{A}_status.csv", newline="") as f:
+            rows = {r["student_id"]: r for r in csv.DictReader(f)}
+        assert rows["invalid_json"]["status"] == "unreadable" and rows["blank"]["status"] == "graded"
+        assert rows["blank"]["score"] == rows["invalid_json"]["score"] == "0"
 
-def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded) -> None:
-    H.check_shortcuts(graded, SPEC.SHORTCUTS, OWNER)
-    assert "l1_penalty calls regnorm_lab.l1_penalty: write it yourself" in graded.feedback_text("shortcuts")
+    def test_export_marks_each_students_status(self, graded: H.Graded) -> None:
+        out = pipeline.export(graded.course, graded.course / "grades.csv")
+        with open(out, newline="") as f:
+            rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == A}
+        assert rows["solution"]["status"] == "graded" and float(rows["solution"]["score"]) == 25.0
+        assert rows["invalid_json"]["status"] == "unreadable" and float(rows["invalid_json"]["score"]) == 0.0
+        assert rows["blank"]["status"] == "graded" and float(rows["blank"]["score"]) == 0.0
+        assert rows["os_exit"]["status"] == "kernel_died"
 
+    def test_hidden_tests_stay_hidden(self, graded: H.Graded) -> None:
+        super().test_hidden_tests_stay_hidden(graded)
+        # a failed hidden check is named in words, with our message only
+        text = graded.feedback_text("mistake_l2_penalty")
+        assert "(hidden test: l2_penalty returns lam * sum(w**2) as a float)" in text
+        assert "Traceback" not in text.split("hidden test: l2_penalty returns")[1][:400]
 
-def test_tampering_gains_nothing(graded: H.Graded) -> None:
-    solution_total = graded.score("solution")[0]
-    honest = solution_total - sum(25.0 - graded.score(f"mistake_{fn}")[0] for fn in TAMPERED)
-    tampered = graded.score("tampered")
-    assert tampered[1] == 25.0, "a deleted or stripped test cell must still count towards the maximum"
-    assert tampered[0] <= honest < solution_total
-    # it gains nothing, and the status report points the instructor at it
-    assert "answer cell l1_penalty rebinds grading or comparison functions" in graded.statuses["tampered"].detail
-    assert graded.statuses["solution"].detail == ""
-    cells = graded.cells("tampered")
-    for cell in ("test_l1_penalty_forward", "test_l2_penalty_forward", "test_elastic_net_penalty_errors", "test_soft_threshold_forward"):
-        assert cells[cell][0] == 0.0, f"{cell} was passed by tampering"
-
-
-def test_deleted_test_cell_is_put_back_and_run(graded: H.Graded) -> None:
-    nb = nbformat.read(str(graded.course / "autograded" / "tampered" / A / f"{A}.ipynb"), as_version=4)
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
-    for gid in ("test_soft_threshold_forward", "test_elastic_net_penalty_errors"):
-        assert ids.count(gid) == 1, f"{gid} was not put back exactly once"
-        cell = nb.cells[ids.index(gid)]
-        assert any(o.get("output_type") == "error" for o in cell.outputs), f"the re-inserted {gid} was not run"
-
-
-def test_warnings_are_not_failures_but_errors_are(graded: H.Graded) -> None:
-    cells = graded.cells("warnings")
-    for cell, fn in OWNER.items():
-        s, m = cells[cell]
-        if fn == "l2_penalty":
-            assert s == 0, f"{cell}: an answer that raises must not pass"
-        else:
-            assert s == m, f"{cell} lost points for a warning"
-    text = graded.feedback_text("warnings")
-    assert "l1_penalty: just a warning" in text and "a warning, not an error" in text
-
-
-def test_broken_submissions_are_recorded_and_the_class_is_graded(graded: H.Graded) -> None:
-    st = graded.statuses
-    assert set(st) == set(VARIANTS)
-    assert st["invalid_json"].status == "unreadable" and "not a readable notebook" in st["invalid_json"].detail
-    assert st["missing"].status == "missing"
-    assert st["os_exit"].status == "kernel_died"
-    loop = st["loop_and_exit"]
-    assert loop.status == "timeout" and "l1_penalty hit the time limit" in loop.detail and "SystemExit in cell l2_penalty" in loop.detail
-    # the infinite loop and sys.exit() cost only the functions they broke
-    cells = graded.cells("loop_and_exit")
-    for cell, owner in OWNER.items():
-        s, m = cells[cell]
-        assert (s == 0) if owner in ("l1_penalty", "l2_penalty") else (s == m), f"loop_and_exit: {cell} scored {s}/{m}"
-    # the unreadable/missing/dead ones are zeros in a consistent gradebook, told apart by status
-    for student in ("invalid_json", "missing", "os_exit"):
-        assert graded.score(student) == (0.0, 25.0)
-        assert st[student].score == 0.0 and st[student].max_score == 25.0
-    for student in ("solution", "blank", "shortcuts", "warnings"):
-        assert st[student].status == "graded"
-    with open(graded.course / "reports" / f"{A}_status.csv", newline="") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    assert rows["invalid_json"]["status"] == "unreadable" and rows["blank"]["status"] == "graded"
-    assert rows["blank"]["score"] == rows["invalid_json"]["score"] == "0"
-
-
-def test_export_marks_each_students_status(graded: H.Graded) -> None:
-    out = pipeline.export(graded.course, graded.course / "grades.csv")
-    with open(out, newline="") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == A}
-    assert rows["solution"]["status"] == "graded" and float(rows["solution"]["score"]) == 25.0
-    assert rows["invalid_json"]["status"] == "unreadable" and float(rows["invalid_json"]["score"]) == 0.0
-    assert rows["blank"]["status"] == "graded" and float(rows["blank"]["score"]) == 0.0
-    assert rows["os_exit"]["status"] == "kernel_died"
-
-
-def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
-    H.check_no_hidden_leak(graded)
-    # a failed hidden check is named in words, with our message only
-    text = graded.feedback_text("mistake_l2_penalty")
-    assert "(hidden test: l2_penalty returns lam * sum(w**2) as a float)" in text
-    assert "Traceback" not in text.split("hidden test: l2_penalty returns")[1][:400]
-
-
-def test_validate_passes_the_solution_and_fails_the_release(graded: H.Graded) -> None:
-    ok, report = pipeline.validate(graded.course / "source" / A / f"{A}.ipynb", graded.course)
-    assert ok, report
-    assert "Success" in report
-    ok, report = pipeline.validate(graded.course / "release" / A / f"{A}.ipynb", graded.course)
-    assert not ok
-    assert "VALIDATION FAILED" in report and "NotImplementedError" in report
+    def test_validate_passes_the_solution_and_fails_the_release(self, graded: H.Graded) -> None:
+        ok, report = pipeline.validate(graded.course / "source" / A / f"{A}.ipynb", graded.course)
+        assert ok, report
+        assert "Success" in report
+        ok, report = pipeline.validate(graded.course / "release" / A / f"{A}.ipynb", graded.course)
+        assert not ok
+        assert "VALIDATION FAILED" in report and "NotImplementedError" in report

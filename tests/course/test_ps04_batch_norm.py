@@ -17,7 +17,6 @@ pytestmark = pytest.mark.slow
 A = "ps04_batch_norm"
 SPEC = H.spec(H.EXERCISES, A)
 SOLUTION = H.solution_answers(H.EXERCISES, A)
-OWNER = H.test_cells_of(H.EXERCISES, A)
 MAX = H.autograded_max(SPEC)
 
 # A correct pair with a completely different cache: a tuple holding the raw input.
@@ -84,47 +83,32 @@ def test_variants_are_what_they_claim() -> None:
     assert SLIPS.count("if n < 2:") == 2
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> H.Graded:
-    return H.grade_variants(tmp_path_factory.mktemp("ps04"), A, VARIANTS, timeout=60)
+class TestPs04(H.standard_suite(A, max_points=19.0, variants=VARIANTS, timeout=60)):
+    """The standard tests (H.standard_suite) and ps04's own."""
 
+    def test_delegating_answers_earn_nothing_and_feedback_says_why(self, graded: H.Graded) -> None:
+        super().test_delegating_answers_earn_nothing_and_feedback_says_why(graded)
+        text = graded.feedback_text("shortcuts")
+        assert "batchnorm_forward calls torch.nn.functional.batch_norm: write it yourself" in text
+        assert "batchnorm_backward calls regnorm_lab" in text
+        assert graded.score("shortcuts") == (0.0, MAX)
 
-def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
-    H.check_full_marks(graded, "solution")
-    H.check_zero(graded, "blank")
-    assert graded.score("solution") == (MAX, MAX) == (19.0, 19.0)
-    H.check_all_graded(graded, VARIANTS)
+    def test_every_variant_is_graded(self, graded: H.Graded) -> None:
+        H.check_all_graded(graded, VARIANTS)
 
+    def test_backward_is_graded_on_the_students_own_cache(self, graded: H.Graded) -> None:
+        H.check_full_marks(graded, "other_cache")
 
-@pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
-def test_a_single_mistake_loses_only_that_behaviour(graded: H.Graded, fn: str) -> None:
-    H.check_mistake(graded, fn, SPEC.MISTAKES[fn][1])
+    def test_slips_lose_only_their_behaviours_and_hidden_failures_are_named_without_code(self, graded: H.Graded) -> None:
+        cells = graded.cells("slips")
+        assert {k for k, (s, m) in cells.items() if s < m} == {"test_batchnorm_forward_no_inplace", "test_batchnorm_forward_eval"}
+        text = graded.feedback_text("slips")
+        assert "modified its argument 4 in place" in text
+        behaviour = "batchnorm_forward in evaluation mode normalises with the running statistics and returns them unchanged"
+        assert f"(hidden test: {behaviour})" in text
+        after = text.split(f"(hidden test: {behaviour})", 1)[1][:600]
+        assert "ValueError" in after and "Traceback" not in after and "_torch" not in after
 
-
-def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded) -> None:
-    H.check_shortcuts(graded, SPEC.SHORTCUTS, OWNER)
-    text = graded.feedback_text("shortcuts")
-    assert "batchnorm_forward calls torch.nn.functional.batch_norm: write it yourself" in text
-    assert "batchnorm_backward calls regnorm_lab" in text
-    assert graded.score("shortcuts") == (0.0, MAX)
-
-
-def test_backward_is_graded_on_the_students_own_cache(graded: H.Graded) -> None:
-    H.check_full_marks(graded, "other_cache")
-
-
-def test_slips_lose_only_their_behaviours_and_hidden_failures_are_named_without_code(graded: H.Graded) -> None:
-    cells = graded.cells("slips")
-    assert {k for k, (s, m) in cells.items() if s < m} == {"test_batchnorm_forward_no_inplace", "test_batchnorm_forward_eval"}
-    text = graded.feedback_text("slips")
-    assert "modified its argument 4 in place" in text
-    behaviour = "batchnorm_forward in evaluation mode normalises with the running statistics and returns them unchanged"
-    assert f"(hidden test: {behaviour})" in text
-    after = text.split(f"(hidden test: {behaviour})", 1)[1][:600]
-    assert "ValueError" in after and "Traceback" not in after and "_torch" not in after
-
-
-def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
-    H.check_no_hidden_leak(graded)
-    H.check_feedback_for_all(graded, VARIANTS)
-
+    def test_hidden_tests_stay_hidden(self, graded: H.Graded) -> None:
+        super().test_hidden_tests_stay_hidden(graded)
+        H.check_feedback_for_all(graded, VARIANTS)

@@ -22,11 +22,6 @@ MAX = H.autograded_max(SPEC)
 VARIANTS = H.standard_variants(SPEC, SOLUTION)
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> H.Graded:
-    return H.grade_variants(tmp_path_factory.mktemp("ps05"), A, VARIANTS, timeout=60)
-
-
 def test_every_contract_function_has_an_answer_cell_a_mistake_and_a_shortcut() -> None:
     functions = ["layernorm_forward", "layernorm_backward", "instancenorm_forward", "groupnorm_forward"]
     assert H.functions_of(H.EXERCISES, A) == functions
@@ -34,38 +29,27 @@ def test_every_contract_function_has_an_answer_cell_a_mistake_and_a_shortcut() -
     assert set(OWNER.values()) == set(functions)
 
 
-def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
-    H.check_full_marks(graded, "solution")
-    H.check_zero(graded, "blank")
-    assert graded.score("solution") == (MAX, MAX) == (22.0, 22.0)
-    H.check_all_graded(graded, VARIANTS)
+class TestPs05(H.standard_suite(A, max_points=22.0, variants=VARIANTS, timeout=60)):
+    """The standard tests (H.standard_suite) and ps05's own."""
 
+    def test_delegating_answers_earn_nothing_and_feedback_says_why(self, graded: H.Graded) -> None:
+        super().test_delegating_answers_earn_nothing_and_feedback_says_why(graded)
+        text = graded.feedback_text("shortcuts")
+        # each one hides the call differently: getattr at run time, a module object, a layer, the reference
+        assert "layernorm_forward calls torch.layer_norm: write it yourself" in text
+        # decided from the source: the routine the answer names (nn.InstanceNorm2d runs F.instance_norm)
+        assert "instancenorm_forward calls torch.nn.InstanceNorm2d: write it yourself" in text
+        assert "groupnorm_forward calls torch.nn.GroupNorm: write it yourself" in text
+        assert "layernorm_backward calls regnorm_lab" in text
+        assert graded.score("shortcuts") == (0.0, MAX)
 
-@pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
-def test_a_single_mistake_loses_only_that_behaviour(graded: H.Graded, fn: str) -> None:
-    H.check_mistake(graded, fn, SPEC.MISTAKES[fn][1])
+    def test_a_failed_cell_shows_our_message_and_its_behaviour_not_the_hidden_code(self, graded: H.Graded) -> None:
+        # strided groups already fail the visible 2-group example: its worded message is shown,
+        # and the cell's hidden part is replaced by the behaviour's name
+        text = graded.feedback_text("mistake_groupnorm_forward")
+        assert "groupnorm_forward with 2 groups on a (2, 4, 2, 3) input" in text
+        assert "(hidden test: groupnorm_forward normalises each group of consecutive channels, then applies gamma and beta per channel)" in text
 
-
-def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded) -> None:
-    H.check_shortcuts(graded, SPEC.SHORTCUTS, OWNER)
-    text = graded.feedback_text("shortcuts")
-    # each one hides the call differently: getattr at run time, a module object, a layer, the reference
-    assert "layernorm_forward calls torch.layer_norm: write it yourself" in text
-    # decided from the source: the routine the answer names (nn.InstanceNorm2d runs F.instance_norm)
-    assert "instancenorm_forward calls torch.nn.InstanceNorm2d: write it yourself" in text
-    assert "groupnorm_forward calls torch.nn.GroupNorm: write it yourself" in text
-    assert "layernorm_backward calls regnorm_lab" in text
-    assert graded.score("shortcuts") == (0.0, MAX)
-
-
-def test_a_failed_cell_shows_our_message_and_its_behaviour_not_the_hidden_code(graded: H.Graded) -> None:
-    # strided groups already fail the visible 2-group example: its worded message is shown,
-    # and the cell's hidden part is replaced by the behaviour's name
-    text = graded.feedback_text("mistake_groupnorm_forward")
-    assert "groupnorm_forward with 2 groups on a (2, 4, 2, 3) input" in text
-    assert "(hidden test: groupnorm_forward normalises each group of consecutive channels, then applies gamma and beta per channel)" in text
-
-
-def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
-    H.check_no_hidden_leak(graded)
-    H.check_feedback_for_all(graded, VARIANTS)
+    def test_hidden_tests_stay_hidden(self, graded: H.Graded) -> None:
+        super().test_hidden_tests_stay_hidden(graded)
+        H.check_feedback_for_all(graded, VARIANTS)

@@ -30,17 +30,6 @@ if WRITTEN:  # the solution student also writes an answer (a student's own words
     VARIANTS["solution"]["answers"] = {**FUNCTIONS, WRITTEN[0].grade_id: "They did not cancel: in my runs both together scored best."}
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> H.Graded:
-    return H.grade_variants(tmp_path_factory.mktemp("ps06"), A, VARIANTS, timeout=60)
-
-
-def _auto(graded: H.Graded, student: str) -> dict[str, tuple[float, float]]:
-    cells = graded.cells(student)
-    assert set(OWNER) <= set(cells), f"{student}: autograded cells missing from the gradebook"
-    return {k: v for k, v in cells.items() if k in OWNER}
-
-
 def _outputs(graded: H.Graded, student: str, grade_id: str) -> list[dict]:
     nb = nbformat.read(str(graded.course / "autograded" / student / A / f"{A}.ipynb"), as_version=4)
     for cell in nb.cells:
@@ -59,68 +48,53 @@ def test_the_assignment_covers_the_contract() -> None:
     text = "\n".join(c.source for c in nb.cells)
     assert "def fit_and_score(" in text and "make_regression_task(" in text
     assert "do L1/L2 and dropout cancel each other" in text and "what did your own runs show?" in text
+    # self-contained: the locked setup imports numpy, torch and the probe, so the kernel gets no reference
+    from regnorm_lab.course.prewarm import preload_modules
+    from regnorm_lab.course.sandbox import probe_only
+
+    modules = preload_modules(nb)
+    assert probe_only(modules), modules
+    assert "regnorm_lab.studies" not in text and "regnorm_lab.dropout" not in text
 
 
-def test_solution_full_marks_and_blank_zero(graded: H.Graded) -> None:
-    cells = _auto(graded, "solution")
-    assert all(s == m for s, m in cells.values()), cells
-    assert sum(m for _, m in cells.values()) == AUTO_MAX
-    assert sum(s for s, _ in _auto(graded, "blank").values()) == 0
-    assert all(graded.statuses[s].status == "graded" for s in VARIANTS)
+class TestPs06(H.standard_suite(A, max_points=22.0, variants=VARIANTS, timeout=60)):
+    """The standard tests (H.standard_suite: autograded cells only; the written answer waits for a person) and ps06's own."""
 
+    def test_the_written_answer_is_left_for_the_instructor(self, graded: H.Graded) -> None:
+        from nbgrader.api import Gradebook
 
-def test_the_written_answer_is_left_for_the_instructor(graded: H.Graded) -> None:
-    from nbgrader.api import Gradebook
+        from regnorm_lab.course import pipeline
 
-    from regnorm_lab.course import pipeline
+        released = H.text_of_notebook(graded.course / "release" / A / f"{A}.ipynb")
+        assert MODEL_ANSWER_LINE not in released
+        for f in sorted((graded.course / "feedback").glob(f"*/{A}/*.html")):
+            assert MODEL_ANSWER_LINE not in H.text_of_feedback(f)
+        if not WRITTEN:  # the builder has no hand-graded kind yet: the prompt is plain markdown
+            assert "graded by hand" in released
+            return
+        gid = WRITTEN[0].grade_id
+        assert graded.cells("solution")[gid] == (0.0, WRITTEN[0].points)  # until the instructor grades it
+        cfg = pipeline.load_config(graded.course)
+        with Gradebook(cfg.CourseDirectory.db_url, "regnorm-lab") as gb:
+            answered = gb.find_grade(gid, A, A, "solution")
+            assert answered.needs_manual_grade and answered.auto_score is None
+            # nbgrader scores an untouched "YOUR ANSWER HERE" 0 by itself: nothing to grade by hand
+            untouched = gb.find_grade(gid, A, A, "blank")
+            assert not untouched.needs_manual_grade and untouched.auto_score == 0
 
-    released = H.text_of_notebook(graded.course / "release" / A / f"{A}.ipynb")
-    assert MODEL_ANSWER_LINE not in released
-    for f in sorted((graded.course / "feedback").glob(f"*/{A}/*.html")):
-        assert MODEL_ANSWER_LINE not in H.text_of_feedback(f)
-    if not WRITTEN:  # the builder has no hand-graded kind yet: the prompt is plain markdown
-        assert "graded by hand" in released
-        return
-    gid = WRITTEN[0].grade_id
-    assert graded.cells("solution")[gid] == (0.0, WRITTEN[0].points)  # until the instructor grades it
-    cfg = pipeline.load_config(graded.course)
-    with Gradebook(cfg.CourseDirectory.db_url, "regnorm-lab") as gb:
-        answered = gb.find_grade(gid, A, A, "solution")
-        assert answered.needs_manual_grade and answered.auto_score is None
-        # nbgrader scores an untouched "YOUR ANSWER HERE" 0 by itself: nothing to grade by hand
-        untouched = gb.find_grade(gid, A, A, "blank")
-        assert not untouched.needs_manual_grade and untouched.auto_score == 0
+    def test_delegating_answers_earn_nothing_and_feedback_says_why(self, graded: H.Graded) -> None:
+        super().test_delegating_answers_earn_nothing_and_feedback_says_why(graded)
+        text = graded.feedback_text("shortcuts")
+        assert "r2_score calls sklearn.metrics: write it yourself" in text
+        assert "build_model calls regnorm_lab.build_model: write it yourself" in text
 
-
-@pytest.mark.parametrize("fn", sorted(SPEC.MISTAKES))
-def test_a_single_mistake_loses_only_that_behaviour(graded: H.Graded, fn: str) -> None:
-    cells = _auto(graded, f"mistake_{fn}")
-    score = sum(s for s, _ in cells.values())
-    assert 0 < score < AUTO_MAX
-    assert {k for k, (s, m) in cells.items() if s < m} == SPEC.MISTAKES[fn][1]
-
-
-def test_delegating_answers_earn_nothing_and_feedback_says_why(graded: H.Graded) -> None:
-    cells = _auto(graded, "shortcuts")
-    for cell, fn in OWNER.items():
-        s, m = cells[cell]
-        assert (s == 0) if fn in SPEC.SHORTCUTS else (s == m), f"{cell} ({fn}) scored {s}/{m}"
-    text = graded.feedback_text("shortcuts")
-    assert "r2_score calls sklearn.metrics: write it yourself" in text
-    assert "build_model calls regnorm_lab.build_model: write it yourself" in text
-
-
-def test_the_experiment_trains_the_students_model_within_the_time_limit(graded: H.Graded) -> None:
-    for student in ("solution", "mistake_build_model"):
-        outs = _outputs(graded, student, "experiment")
-        assert not [o for o in outs if o.get("output_type") == "error"], f"{student}: the experiment failed"
-        lines = [ln for o in outs for ln in o.get("text", "").splitlines() if "validation R2=" in ln]
-        assert len(lines) == 4, lines
-        val = [float(ln.rsplit("=", 1)[1]) for ln in lines]
-        assert all(-1.0 < v <= 1.0 for v in val) and max(val) > 0.3  # the model learns something
-    # without the student's functions there is nothing to train: an error in that cell, not a crash
-    assert any(o.get("output_type") == "error" for o in _outputs(graded, "blank", "experiment"))
-
-
-def test_hidden_tests_stay_hidden(graded: H.Graded) -> None:
-    H.check_no_hidden_leak(graded)
+    def test_the_experiment_trains_the_students_model_within_the_time_limit(self, graded: H.Graded) -> None:
+        for student in ("solution", "mistake_build_model"):
+            outs = _outputs(graded, student, "experiment")
+            assert not [o for o in outs if o.get("output_type") == "error"], f"{student}: the experiment failed"
+            lines = [ln for o in outs for ln in o.get("text", "").splitlines() if "validation R2=" in ln]
+            assert len(lines) == 4, lines
+            val = [float(ln.rsplit("=", 1)[1]) for ln in lines]
+            assert all(-1.0 < v <= 1.0 for v in val) and max(val) > 0.3  # the model learns something
+        # without the student's functions there is nothing to train: an error in that cell, not a crash
+        assert any(o.get("output_type") == "error" for o in _outputs(graded, "blank", "experiment"))
