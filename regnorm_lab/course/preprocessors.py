@@ -109,7 +109,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 
     For a graded cell that contains a ``### BEGIN HIDDEN TESTS`` block: the source
     becomes its visible part plus ``# (hidden test: <behaviour>)``; an error output
-    keeps only the message of a :class:`regnorm_lab.grading.CheckFailed` (worded by
+    keeps only the message of a failed check (the one line :mod:`.judge` wrote, worded by
     the grader, never code or a traceback), any other error only its class name; any
     output line that contains a line of the hidden block is dropped, so a student's
     function that prints its caller's source learns nothing.

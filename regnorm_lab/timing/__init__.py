@@ -21,7 +21,7 @@ module                    what it holds
 ``timer``                 the one timer (``torch.utils.benchmark.Timer``, warm-up, cold inputs)
 ``first_call``            the one-off cost: a stopwatch on the first call in a fresh process
 ``side_by_side``          the table: :func:`time_normalizations` and its :class:`TimingRow`
-``grading``               ps07's :func:`speed_ratio` and its shape and threshold
+``grading``               ps07's :func:`speed_ratio` (book, student's own notebook; the grader has its own clock)
 ``report``                the table as text or a DataFrame, ratio sentences, lookups, checks
 ``plots``                 the bandwidth bar chart
 ``reference_vs_torch``    numpy references vs torch, forward + backward (``make bench``)

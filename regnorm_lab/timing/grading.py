@@ -1,11 +1,17 @@
-"""How ps07 grades speed: a student's median over the reference's, measured alternately in one call.
+"""ps07's speed rule, measured in one process: a student's median over the reference's, alternately.
 
-Absolute times mean nothing across machines, so the exercise grades a ratio on
-the same device and inputs. Recommended grading shape: :data:`GRADING_SHAPES` =
-``(8192, 256)``: many short rows, so an answer that loops over rows in Python pays
-8192 iterations of interpreter overhead and is clearly slower than the vectorised
-reference on a CPU and on a GPU, while a vectorised answer stays within a generous
-``<= 3x`` threshold (:data:`GRADING_THRESHOLD`).
+Absolute times mean nothing across machines, so ps07 grades a ratio on the same
+device and inputs. Shape: :data:`GRADING_SHAPES` = ``(8192, 256)``: many short rows,
+so an answer that loops over rows in Python pays 8192 iterations of interpreter
+overhead and is clearly slower than the vectorised reference on a CPU and on a GPU,
+while a vectorised answer stays within a generous ``<= 3x`` (:data:`GRADING_THRESHOLD`).
+
+:func:`speed_ratio` is what the book (chapter 14) and a student's own notebook show
+(``P.speed`` of the probe, when the package is installed). It is NOT what grading
+trusts: a timer inside the student's process can be replaced by the student's code, so
+the grader measures the same ratio with its own clock in two fresh sandboxed kernels
+(``regnorm_lab/course/clock.py``), with the shape and limit of
+``regnorm_lab/course/cases/ps07_gpu_timing.py`` (the same values as here).
 """
 
 from __future__ import annotations

@@ -137,6 +137,106 @@ def test_honest_answers_and_allowed_routines_are_not_delegation() -> None:
     assert delegation.findings("layernorm_forward", {"layernorm_forward": "import torch\nf = getattr(torch, 'layer' + '_norm')"}) == ["torch.layer_norm"]
 
 
+# moved from the in-kernel checks' tests (regnorm_lab.grading is gone): the same tricks, read from the source
+@pytest.mark.parametrize("function, source", [
+    ("l1_penalty", "def l1_penalty(w, lam):\n    import regnorm_lab.penalties as r\n    return r.l1_penalty(w, lam)\n"),
+    ("l1_penalty", "import regnorm_lab as _r\ndef l1_penalty(w, lam, _f=_r.l1_penalty):\n    return _f(w, lam)\n"),
+    ("l1_penalty", "def _make():\n    from regnorm_lab import l1_penalty as f\n    def inner(w, lam):\n        return f(w, lam)\n    return inner\nl1_penalty = _make()\n"),
+    ("l1_penalty", "import importlib\ndef l1_penalty(w, lam):\n    m = importlib.import_module('regnorm' + '_lab')\n    return getattr(m, 'l1_' + 'penalty')(w, lam)\n"),
+    ("dropout_forward", "import torch\nimport torch.nn.functional as F\ndef dropout_forward(x, p, training=True, rng=None):\n    t = F.dropout(torch.as_tensor(x), p, training)\n    return t.numpy(), t.numpy() != 0\n"),
+    ("z_score", "import importlib\ndef z_score(X_train, X_test):\n    mod = importlib.import_module('sklearn.' + 'preprocessing')\n    s = getattr(mod, 'Standard' + 'Scaler')().fit(X_train)\n    return s.transform(X_train), s.transform(X_test)\n"),
+    ("rms_norm", "import torch\ndef rms_norm(x, weight, eps=1e-6):\n    return torch._fused_rms_norm(x, [x.shape[-1]], weight, eps)[0]\n"),
+    ("layer_norm", "import torch\ndef layer_norm(x, w, b, eps=1e-5):\n    return torch.native_layer_norm(x, [x.shape[-1]], w, b, eps)[0]\n"),
+], ids=["local-import", "default-arg", "closure", "importlib-folded", "framework", "framework-importlib", "private-fused", "native"])
+def test_hidden_delegation_tricks_are_read_from_the_source(function: str, source: str) -> None:
+    assert delegation.findings(function, {function: source}), source
+
+
+def test_the_notebooks_machinery_and_rebinding_in_another_cell_count_as_delegation() -> None:
+    honest = "import torch\ndef layer_norm(x, w, b, eps=1e-5):\n    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)\n    return (x - mean) * torch.rsqrt(var + eps) * w + b"
+    assert delegation.findings("layer_norm", {"layer_norm": honest}) == []
+    transformer = honest + "\nget_ipython().input_transformers_post.append(lambda lines: lines)"
+    assert delegation.findings("layer_norm", {"layer_norm": transformer}) == ["get_ipython"]
+    assert "the notebook's machinery" in delegation.message("layer_norm", ["get_ipython"])
+    via_ipython = honest + "\nfrom IPython import get_ipython as _g\n_g().events.register('pre_run_cell', print)"
+    assert "IPython" in delegation.findings("layer_norm", {"layer_norm": via_ipython})
+    rebound = ["import torch.nn.functional as F2\nlayer_norm = lambda x, w, b, eps=1e-5: F2.layer_norm(x, (x.shape[-1],), w, b, eps)"]
+    assert delegation.findings("layer_norm", {"layer_norm": honest}, rebound) == ["torch.nn.functional.layer_norm"]
+    # a cell that only uses the function (an experiment) is no rebinding
+    assert delegation.findings("layer_norm", {"layer_norm": honest}, ["import torch.nn.functional as F\ny = layer_norm(x, w, b)\nz = F.layer_norm(x, (4,))"]) == []
+
+
+# ---- ps07: checks on the kernel's device, named parts, the grader's clock ---------------------------
+
+def _ps07_messages(fn, cell: str) -> list[str]:
+    out = []
+    for index, check in enumerate(cases.load("ps07_gpu_timing")[cell]):
+        key = probe.cell_key("s", "ps07_gpu_timing", cell) if check.hidden else None
+        inputs = check.make(np.random.default_rng(probe.check_seed("ps07_gpu_timing", cell, index, key)))
+        record = json.loads(json.dumps({"cases": [probe.run_case(fn, c, check.runner) for c in inputs]}))
+        out.append(verdicts.judge_record("ps07_gpu_timing", cell, index, key, record))
+    return [m for m in out if m]
+
+
+def _ln(x, w, b, eps=1e-5):
+    var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(var + eps) * w + b
+
+
+def test_ps07_checks_name_the_part_that_is_wrong() -> None:
+    assert _ps07_messages(_ln, "test_layer_norm_shapes") == []
+    assert _ps07_messages(_ln, "test_layer_norm_device") == []
+
+    def matrix_only(x, w, b, eps=1e-5):
+        return _ln(x.transpose(-1, 1), w[: x.shape[1]], b[: x.shape[1]], eps).transpose(-1, 1) if x.dim() > 2 else _ln(x, w, b, eps)
+
+    (msg,) = _ps07_messages(matrix_only, "test_layer_norm_shapes")[:1]
+    assert "(each row of the LAST dimension is normalised)" in msg
+
+    def on_cpu(x, w, b, eps=1e-5):
+        return _ln(x, w, b, eps) + torch.zeros(x.shape[-1])
+
+    (msg,) = _ps07_messages(on_cpu, "test_layer_norm_device")[:1]
+    assert msg.startswith("layer_norm failed on tensors of the 'meta' device") and "Create any tensor you need on x.device" in msg
+
+
+def test_the_speed_precondition_tolerates_a_slightly_wrong_variance_but_not_garbage() -> None:
+    def unbiased(x, w, b, eps=1e-5):
+        return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * w + b
+
+    assert _ps07_messages(unbiased, "test_layer_norm_speed") == []
+    (msg,) = _ps07_messages(lambda x, w, b, eps=1e-5: x * w + b, "test_layer_norm_speed")
+    assert "before its speed counts" in msg
+
+
+def test_the_clock_runs_the_setup_and_answer_cells_only_and_words_its_verdict() -> None:
+    from regnorm_lab.course import clock
+
+    setup = new_code_cell("import torch")
+    setup.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True, "grade_id": "setup", "schema_version": 3}
+    report = new_code_cell("print('report')")
+    report.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True, "grade_id": "timing_report", "schema_version": 3}
+    nb = nbformat.v4.new_notebook(cells=[setup, _answer_cell("layer_norm", "def layer_norm(): pass"), new_code_cell("experiment()"),
+                                         _test_cell("test_layer_norm_speed", "P.speed(...)", []), report])
+    assert clock.student_code(nb) == ["import torch", "def layer_norm(): pass"]
+    assert clock.speed_cells("ps07_gpu_timing") == {"test_layer_norm_speed": "layer_norm", "test_rms_norm_speed": "rms_norm"}
+    assert clock.speed_cells("ps01_penalties") == {}
+    assert clock.sentence("layer_norm", 1.26, "cpu", 3.0) == "layer_norm took 1.3x the reference's time on cpu (limit 3x)"
+    assert clock.sentence("rms_norm", 12.0, "cuda", 3.0).endswith("not row by row in Python")
+
+
+def test_a_proof_of_the_timed_calls_must_match_the_graders_rows() -> None:
+    from regnorm_lab.course import clock
+
+    rows = [np.full((2, 4), 0.5), np.full((2, 4), -1.0)]
+    good = json.dumps({"n": 5, "types": ["torch.Tensor"] * 5, "shapes": [[8, 4]] * 5, "rows": [r.tolist() for r in rows]})
+    assert clock._check_proof("noise\n" + good, 5, (8, 4), rows) is None
+    assert "plain tensors" in clock._check_proof(good.replace('"torch.Tensor"', '"__main__.Lazy"', 1), 5, (8, 4), rows)
+    assert "not those of their inputs" in clock._check_proof(good, 5, (8, 4), [rows[0], rows[0]])
+    assert "instead of 6" in clock._check_proof(good, 6, (8, 4), rows)
+    assert clock._check_proof("layer_norm took 1.0x", 5, (8, 4), rows) == "the timed calls left no readable results"
+
+
 # ---- the pipeline steps ------------------------------------------------------------------------
 
 def _test_cell(grade_id: str, source: str, outputs: list) -> nbformat.NotebookNode:
@@ -223,7 +323,7 @@ def test_install_puts_the_steps_around_execution_once() -> None:
 def test_every_converted_assignment_has_checks_for_exactly_its_test_cells() -> None:
     from . import harness as H
 
-    for assignment in ("ps01_penalties", "ps02_dropout", "ps03_feature_scaling", "ps04_batch_norm", "ps05_layer_instance_norm", "ps06_combining"):
+    for assignment in ("ps01_penalties", "ps02_dropout", "ps03_feature_scaling", "ps04_batch_norm", "ps05_layer_instance_norm", "ps06_combining", "ps07_gpu_timing"):
         assert cases.converted(assignment)
         checks = cases.load(assignment)
         assert set(checks) == set(H.test_cells_of(H.EXERCISES, assignment)), assignment
