@@ -93,8 +93,8 @@ c.Sandbox.tmp_size_mb = 256  # the scratch /tmp
 c.Sandbox.wall_seconds = 900  # wall clock per notebook: the kernel is killed after it
 # The reference is hidden from every grading kernel: only regnorm_lab.course.probe (and its
 # test inputs) is importable there, and the package's files cannot be read by path, so a
-# student cannot delegate to it. Exception: a notebook whose locked setup cells import other
-# regnorm_lab modules (ps07 until its conversion to the probe) keeps the package.
+# student cannot delegate to it. (A notebook whose locked setup cells imported other
+# regnorm_lab modules would keep the package; since ps07 moved to the probe, none does.)
 c.Sandbox.hide_reference = True
 # With hide_reference = False, a notebook whose setup imports only the probe is still hidden.
 c.Sandbox.hide_reference_for_probe = True
