@@ -137,7 +137,7 @@ def test_honest_answers_and_allowed_routines_are_not_delegation() -> None:
     assert delegation.findings("layernorm_forward", {"layernorm_forward": "import torch\nf = getattr(torch, 'layer' + '_norm')"}) == ["torch.layer_norm"]
 
 
-# moved from the in-kernel checks' tests (regnorm_lab.grading is gone): the same tricks, read from the source
+# moved from the retired in-kernel checks' tests: the same tricks, now read from the source
 @pytest.mark.parametrize("function, source", [
     ("l1_penalty", "def l1_penalty(w, lam):\n    import regnorm_lab.penalties as r\n    return r.l1_penalty(w, lam)\n"),
     ("l1_penalty", "import regnorm_lab as _r\ndef l1_penalty(w, lam, _f=_r.l1_penalty):\n    return _f(w, lam)\n"),
