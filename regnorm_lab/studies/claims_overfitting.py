@@ -56,7 +56,7 @@ class Variant:
 
 #: The design chapter 13 runs: data draws and training seeds per draw.
 BOOK_DRAWS: tuple[int, ...] = (0, 1, 2, 3, 4)
-BOOK_SEEDS: tuple[int, ...] = (0, 1)
+BOOK_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 #: The variants the chapters use, by display name.
 VARIANTS: dict[str, Variant] = {
