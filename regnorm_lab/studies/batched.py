@@ -268,9 +268,9 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
     # between an epoch's randperm and its last step, so one uniform_ per model and epoch yields the same numbers
     # (about twice as fast as bernoulli_), and the masks are ready for every step of the epoch.
     per_epoch = sum(2 * b for b in sizes) * hidden
-    keep = torch.tensor([1.0 - c.dropout for c in cfg[:nd]], dtype=torch.float64).unsqueeze(1)
+    keep = [1.0 - c.dropout for c in cfg[:nd]]  # compared in float64, as bernoulli_ does
     scale = 1.0 / torch.tensor([1.0 - c.dropout for c in cfg[:nd]], dtype=dtype).unsqueeze(1)  # as .div_(keep)
-    u = torch.empty(nd, per_epoch, dtype=torch.float64)
+    u = torch.empty(per_epoch, dtype=torch.float64)  # one model's uniforms at a time: stays in cache
     masks_epoch = torch.empty(nd, per_epoch, dtype=dtype)
     running_mean = torch.zeros(K, n_features, dtype=dtype)
     running_var = torch.ones(K, n_features, dtype=dtype)
@@ -285,8 +285,8 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
             Xe, ye = X, y
         if nd:
             for k in range(nd):
-                u[k].uniform_(generator=gens[k])
-            torch.lt(u, keep, out=masks_epoch).mul_(scale)  # 1/keep where kept, else 0
+                torch.lt(u.uniform_(generator=gens[k]), keep[k], out=masks_epoch[k])
+            masks_epoch.mul_(scale)  # 1/keep where kept, else 0
         offset = 0
         for s, size in zip(starts, sizes):
             masks = None

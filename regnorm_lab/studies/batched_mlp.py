@@ -23,7 +23,7 @@ Gradient algebra (per model; ``x̂`` the normalised input, ``γ, β`` the
 BatchNorm weight and bias, ``x_in = γ x̂ + β`` the first layer's input): the
 first layer's weight gradient is ``dW1ᵀ = x_inᵀ dz1 = γ ⊙ (x̂ᵀ dz1) + β db1ᵀ``
 and ``dγ = Σ_h W1 ⊙ (x̂ᵀ dz1)ᵀ``, ``dβ = W1ᵀ db1``: one small matmul
-``x̂ᵀ dz1`` gives all three, so the gradient with respect to ``x_in`` (a
+``dz1ᵀ x̂`` gives all three, so the gradient with respect to ``x_in`` (a
 third small matmul) is never formed. The input needs no gradient.
 """
 
@@ -94,8 +94,7 @@ class Workspace:
         self.h1, self.h2, self.g1, self.g2, self.dz = (empty(K, batch, H) for _ in range(5))
         self.x_hat, self.x_in = empty(K, batch, F), empty(K, batch, F)
         self.out = empty(K, batch, 1)
-        self.c = empty(K, F, H)  # x̂ᵀ dz1
-        self.khf = empty(K, H, F)  # scratch: sign(W1), W1 ⊙ cᵀ
+        self.khf = empty(K, H, F)  # (x̂ᵀ dz1)ᵀ, then sign(W1)
         self.khh, self.k1h = empty(K, H, H), empty(K, 1, H)  # scratch: sign(W2), sign(W3)
         self.grads = {name: torch.empty_like(t) for name, t in params.items()}
 
@@ -186,12 +185,11 @@ def loss_grads(
     dz1 = torch.bmm(dz, p["w2"], out=h2)  # h2 is no longer needed: reuse its buffer for d loss / d h1
     dz1.mul_(g1)
     torch.sum(dz1, 1, out=g["b1"])
-    c = torch.bmm(x_hat.transpose(1, 2), dz1, out=ws.c)  # (K, F, H)
-    torch.mul(c.transpose(1, 2), gamma_e, out=g["w1"])
-    g["w1"].addcmul_(g["b1"].unsqueeze(2), beta_e)
+    ct = torch.bmm(dz1.transpose(1, 2), x_hat, out=ws.khf)  # (x̂ᵀ dz1)ᵀ, in W1's layout
     bn = sw.bn.squeeze(2)
-    torch.mul(torch.mul(p["w1"], c.transpose(1, 2), out=ws.khf).sum(1), bn, out=g["bn_weight"])
+    torch.mul(torch.mul(p["w1"], ct, out=g["w1"]).sum(1), bn, out=g["bn_weight"])  # g["w1"] as scratch
     torch.mul(torch.bmm(g["b1"].unsqueeze(1), p["w1"]).squeeze(1), bn, out=g["bn_bias"])
+    torch.mul(ct, gamma_e, out=g["w1"]).addcmul_(g["b1"].unsqueeze(2), beta_e)
 
     # Penalties: d(l1 Σ|W|)/dW = l1 sign(W) (0 at 0, as autograd's abs), d(l2 Σ W²)/dW = 2 l2 W.
     if sw.any_l1:
@@ -217,9 +215,10 @@ def predict(
     """
     mean_e, invstd_e, gamma_e, beta_e = _bn_effective(p, bn, running_mean.unsqueeze(1), running_var.unsqueeze(1))
     h = ((x - mean_e) * invstd_e) * gamma_e + beta_e
-    h = torch.baddbmm(p["b1"].unsqueeze(1), h, p["w1"].transpose(1, 2)).relu_()
-    h = torch.baddbmm(p["b2"].unsqueeze(1), h, p["w2"].transpose(1, 2)).relu_()
-    return torch.baddbmm(p["b3"].unsqueeze(1), h, p["w3"].transpose(1, 2)).squeeze(2)
+    # bmm then add_: baddbmm with a broadcast bias first copies the bias out to the full output, then runs slower.
+    h = torch.bmm(h, p["w1"].transpose(1, 2)).add_(p["b1"].unsqueeze(1)).relu_()
+    h = torch.bmm(h, p["w2"].transpose(1, 2)).add_(p["b2"].unsqueeze(1)).relu_()
+    return torch.bmm(h, p["w3"].transpose(1, 2)).squeeze(2).add_(p["b3"])
 
 
 class FusedAdam:
