@@ -8,7 +8,7 @@
   validate through nbgrader's Python API), :mod:`.parallel` (``grade`` with
   workers or on Dask; :mod:`.grade_worker` one student's job, :mod:`.grade_backends`
   the local and Dask workers), :mod:`.prewarm` (the next kernel started while the
-  current notebook runs), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
+  current notebook runs), :mod:`.kernel_death` (a dying kernel zeroes only the cells it broke), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
   :mod:`.report`;
 - isolation: :mod:`.sandbox` and :mod:`.sandbox_kernel` (bubblewrap around every
   kernel that runs student code), :mod:`.flags`, :mod:`.similarity` (flags for

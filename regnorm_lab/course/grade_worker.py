@@ -12,21 +12,24 @@ and the once-per-process sandbox check.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import pathlib
+import shutil
+import tempfile
 import time
 import warnings
 from typing import Any
 
 from .flags import sandbox_flags, with_flags
-from .sandbox import UNSANDBOXED, Sandbox, check
+from .sandbox import JAIL_ROOT, UNSANDBOXED, Sandbox, check
 
-__all__ = ["GradeTask", "GradeResult", "grade_one", "warm_worker", "quiet_nbgrader", "FAILURE_DETAIL"]
+__all__ = ["GradeTask", "GradeResult", "grade_one", "warm_worker", "quiet_nbgrader", "jail_parent", "FAILURE_DETAIL"]
 
 #: Words for the statuses of students whose notebook did not run to the end (as ``autograde`` writes them).
 FAILURE_DETAIL = {
-    "kernel_died": "the kernel died while running the notebook (e.g. os._exit or a crash); no cell was graded",
+    "kernel_died": "the kernel died before the notebook's first cell ran (e.g. a crash at start-up); no cell was graded",
     "timeout": "the kernel stopped answering after a cell hit the time limit",
 }
 
@@ -52,7 +55,11 @@ class GradeTask:
 
 @dataclasses.dataclass(frozen=True)
 class GradeResult:
-    """What a worker reports back: ``kind`` is graded, timeout, kernel_died or error."""
+    """What a worker reports back: ``kind`` is graded, timeout, kernel_died or error.
+
+    ``scored``: the notebook ran (maybe up to a kernel death) and its cells were scored;
+    False means nbgrader could not grade it and the coordinator records zeros.
+    """
 
     student: str
     kind: str
@@ -61,6 +68,7 @@ class GradeResult:
     seconds: float
     worker: str = ""
     feedback: bool = False  # the worker generated the student's feedback
+    scored: bool = False
 
 
 def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True) -> dict[str, Any]:
@@ -100,6 +108,7 @@ def grade_one(task: GradeTask) -> GradeResult:
     # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
     # sandboxed by PrewarmedExecute unless the course opted out
     cfg = pipeline.load_config(root)
+    jail_parent()
     if task.sandbox:
         _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
     overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), cfg)
@@ -119,8 +128,8 @@ def grade_one(task: GradeTask) -> GradeResult:
             detail = flagged(detail)
             # feedback here, in parallel: the gradebook (or shard) holds this student's grades;
             # if it fails, the coordinator generates it after the merge
-            fed = task.feedback and kind in ("graded", "timeout") and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
-            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed))
+            fed = task.feedback and api.generate_feedback(task.assignment, task.student, force=True).get("success", False)
+            return GradeResult(task.student, kind, detail, task.shard_db, time.perf_counter() - t0, _worker_name(), bool(fed), scored=True)
         log = result.get("log", "") + result.get("error", "")
         if pipeline.classify_log(log) == "kernel_died":
             break
@@ -139,6 +148,69 @@ def _worker_sandbox_ok(cfg: Any) -> None:
     if not _SANDBOX_CHECKED:
         check(Sandbox(config=cfg))
         _SANDBOX_CHECKED = True
+
+
+#: Prefix of a worker's own folder of jails (under the system's temporary folder), then its pid.
+WORKER_JAILS = "regnorm-w"
+STALE_SECONDS = 24 * 3600
+
+
+def jail_parent() -> pathlib.Path:
+    """The folder this worker's jails are made in (``$REGNORM_JAIL_ROOT``); made on first use.
+
+    A local worker inherits the coordinator's folder (removed at the end of the run).
+    A Dask worker has none: it makes its own, ``regnorm-w<pid>-...`` in the temporary
+    folder, removed when the worker exits; and since a killed worker cannot clean up,
+    each new one first removes the folders of workers no longer running and any
+    grading folder older than a day (:func:`remove_stale_jails`).
+
+    Shape:
+        () -> the folder.
+    """
+    existing = os.environ.get(JAIL_ROOT)
+    if existing and os.path.isdir(existing):
+        return pathlib.Path(existing)
+    remove_stale_jails()
+    folder = tempfile.mkdtemp(prefix=f"{WORKER_JAILS}{os.getpid()}-")
+    os.chmod(folder, 0o711)  # kernels' uids pass through to their own jail, never list
+    os.environ[JAIL_ROOT] = folder
+    atexit.register(shutil.rmtree, folder, True)
+    return pathlib.Path(folder)
+
+
+def remove_stale_jails(tmp: str | os.PathLike[str] | None = None, now: float | None = None) -> list[pathlib.Path]:
+    """Remove jail folders left by killed workers: a worker's folder whose process is gone, and
+    any grading folder (``regnorm-w*``, ``regnorm-sbx-*``, ``regnorm-grade-*``) older than a day.
+
+    Shape:
+        (the temporary folder, default the system's; the time, default now) -> the folders removed.
+    """
+    base = pathlib.Path(tmp or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    removed = []
+    for path in base.glob("regnorm-*"):
+        try:
+            if not path.is_dir() or path.is_symlink():
+                continue
+            old = now - path.stat().st_mtime > STALE_SECONDS
+            pid = path.name[len(WORKER_JAILS):].split("-", 1)[0] if path.name.startswith(WORKER_JAILS) else ""
+            dead = pid.isdigit() and not _running(int(pid))
+            if (old and path.name.startswith(("regnorm-w", "regnorm-sbx-", "regnorm-grade-"))) or dead:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        except OSError:
+            continue  # removed meanwhile by its owner
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 _SHARD_HOOK = False

@@ -21,8 +21,9 @@ worker sees, and the gradebook should be on PostgreSQL).
 
 Safety and resumability:
 
-- a student whose notebook kills its kernel, hangs (bounded by the per-cell
-  timeout) or kills the grading worker itself costs only that student: a dead
+- a student whose notebook kills its kernel loses only the cells from the dying
+  one on (:mod:`.kernel_death`); one whose notebook hangs (bounded by the per-cell
+  timeout and the sandbox's wall clock) or kills the grading worker itself costs only that student: a dead
   worker's students are retried once, each alone, and a student who kills the
   worker again is recorded as ``error``; the rest of the class is graded. On
   Dask the cluster does the retrying (its ``distributed.scheduler.allowed-failures``
@@ -53,7 +54,7 @@ from typing import Any
 
 from . import late
 from .grade_backends import DaskBackend, LocalBackend, lost_detail, run
-from .grade_worker import GradeResult, GradeTask, grade_one, quiet_nbgrader
+from .grade_worker import GradeResult, GradeTask, grade_one, quiet_nbgrader, remove_stale_jails
 from .sandbox import JAIL_ROOT, Sandbox, check
 from .status import STATUSES, StudentStatus, write_status
 
@@ -185,7 +186,7 @@ def grade_class(
         old = previous.get(s)
         if not old or old.get("hash") != prints[s] or old.get("status") == "error" or s not in have_submission:
             return False
-        return old["status"] not in ("graded", "timeout") or (root / "autograded" / s / assignment).is_dir()
+        return old["status"] not in ("graded", "timeout", "kernel_died") or (root / "autograded" / s / assignment).is_dir()
 
     skipped = [s for s in students if unchanged(s)]
     todo = [s for s in students if s not in skipped]
@@ -203,6 +204,7 @@ def grade_class(
     work = pathlib.Path(tempfile.mkdtemp(prefix=".grade-", dir=root)) if main_db is not None else None
     # every kernel's jail (its private copy of a submission, its sockets) is made in here, and the
     # folder goes at the end, also the jails of a worker a notebook killed; workers inherit it
+    remove_stale_jails()  # what killed workers of earlier runs left
     jails = tempfile.mkdtemp(prefix="regnorm-grade-")
     os.chmod(jails, 0o711)
     old_jails = os.environ.get(JAIL_ROOT)
@@ -228,7 +230,7 @@ def grade_class(
                 except ValueError:
                     pass  # nbgrader failed before it created the submission: it is zeroed below
                 pathlib.Path(res.shard_db).unlink(missing_ok=True)
-            if res.kind in ("graded", "timeout"):
+            if res.scored:  # graded, timeout, or a kernel death mid-notebook (the cells before it count)
                 statuses[res.student] = StudentStatus(res.student, res.kind, None, None, res.detail)
             else:
                 failed[res.student] = StudentStatus(res.student, res.kind, None, None, res.detail)
@@ -267,7 +269,7 @@ def grade_class(
     policy = late.policy_text(cfg)
     for s, st in list(statuses.items()) + list(failed.items()):
         score, max_score, seconds_late, penalty = scores.get(s, (None, None, 0.0, 0.0))
-        if st.status not in ("graded", "timeout"):
+        if s in failed or st.status in ("unreadable", "missing", "error"):
             score = 0.0
         detail = st.detail
         if seconds_late > 0:  # the score stays nbgrader's raw score; the note says what the export takes off
@@ -279,7 +281,7 @@ def grade_class(
     entries = {st.student_id: {"hash": prints[st.student_id], **{k: getattr(st, k) for k in ("status", "score", "max_score", "detail")}} for st in ordered}
     _save_state(root, assignment, db_url, entries)
 
-    graded_now = [s for s in gradable if statuses[s].status in ("graded", "timeout")]
+    graded_now = [s for s in gradable if s not in failed]  # their cells were scored
     unfed = [s for s in graded_now if not fed.get(s)]  # the workers generated the others' feedback
     if feedback and unfed:
         if len(unfed) == len(graded_now) and not skipped:

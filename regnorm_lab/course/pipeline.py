@@ -8,7 +8,8 @@ Autograding never lets one student stop the class: notebooks are checked before
 nbgrader sees them (unreadable or missing ones are recorded and left out), the
 rest are graded in ONE nbgrader call (a kernel start per notebook is the cost),
 and if that call reports failures the failing students are retried one by one and
-classified (``kernel_died``, ``timeout``, ``error``). Every outcome lands in
+classified (``kernel_died``, ``timeout``, ``error``). A kernel that dies mid-notebook
+costs only the cells from the dying one on (:mod:`.kernel_death`). Every outcome lands in
 ``reports/<assignment>_status.csv`` (see :mod:`.status`).
 """
 
@@ -200,22 +201,34 @@ _SUSPICIOUS = re.compile(
 
 
 def inspect_autograded(root: pathlib.Path, assignment: str, student: str) -> tuple[str, str]:
-    """Status (graded or timeout) and detail from an autograded notebook's outputs and answers."""
-    status, notes = "graded", []
+    """Status (graded, timeout or kernel_died) and detail from an autograded notebook's outputs and answers.
+
+    ``kernel_died`` here means the kernel died mid-notebook and the cells before the
+    dying one were graded (:mod:`.kernel_death`); the detail names the dying cell.
+    """
+    from . import kernel_death
+
+    status, notes, deaths = "graded", [], []
     for path in sorted((root / "autograded" / student / assignment).glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
+        death = kernel_death.recorded(nb)
+        if death is not None:
+            deaths.append(f"the kernel died in {death['cell']} ({death['reason']}): that cell and the {death['not_run']} code "
+                          "cell(s) after it score 0; the cells before it were graded")
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("solution") and _SUSPICIOUS.search(cell.source):
                 notes.append(f"answer cell {meta.get('grade_id')} rebinds grading or comparison functions (review by hand)")
             for out in cell.get("outputs", []):
-                if out.get("output_type") != "error":
+                if out.get("output_type") != "error" or out.get("ename") == kernel_death.ENAME:
                     continue
                 if out.get("ename") == "CellTimeoutError":
                     status = "timeout"
                     notes.append(f"cell {meta.get('grade_id', '?')} hit the time limit")
                 elif not meta.get("grade", False):  # errors in test cells are ordinary failures
                     notes.append(f"{out.get('ename')} in cell {meta.get('grade_id', '(unnamed)')}")
+    if deaths:
+        status, notes = "kernel_died", deaths + notes
     return status, "; ".join(dict.fromkeys(notes))
 
 

@@ -1,7 +1,7 @@
 """A fresh kernel for every student, started before it is needed: :class:`PrewarmedExecute`.
 
-Starting a kernel and importing the setup cell's modules (numpy, torch through
-``regnorm_lab.grading``) takes longer than running a short assignment's cells.
+Starting a kernel and importing the setup cell's modules (numpy, torch) takes
+longer than running a short assignment's cells.
 Re-using a kernel across students is not safe (a student's state would leak into
 the next one's grade). Instead each grading worker
 
@@ -15,6 +15,10 @@ the next one's grade). Instead each grading worker
   shut down after its one notebook: no two students ever share a kernel, a
   process or a writable folder. A wall-clock limit per notebook kills a kernel
   that outlives it.
+
+A kernel that dies mid-notebook (``os._exit``, a crash, a limit) stops the
+notebook, not its grading: the cells before keep their outputs and are judged,
+the dying cell and every later one get an error output (:mod:`.kernel_death`).
 
 This module is the one place that leans on nbclient's private internals
 (``async_start_new_kernel_client``, ``km``/``kc``, ``_async_cleanup_kernel``,
@@ -38,6 +42,7 @@ from typing import Any
 
 from jupyter_client import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_hook
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
@@ -46,6 +51,7 @@ from traitlets import Bool
 from traitlets.utils.importstring import import_item
 
 from .sandbox import Jail, Sandbox, reference_hidden
+from . import kernel_death
 from .sandbox_kernel import death_reason, jailed_kernel_manager
 
 __all__ = ["PrewarmedExecute", "enable", "preload_modules", "warm_up", "sandbox_notes"]
@@ -337,8 +343,32 @@ class PrewarmedExecute(Execute):
         settings = tuple((name, getattr(sandbox, name)) for name in sorted(sandbox.trait_names(config=True)))
         return (kernel_name, tuple(args), modules, env, settings)
 
+    _notes: list[str] = []  # the running notebook's sandbox notes (the wall-clock kill's among them)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
+        """Run one cell; once the kernel has died, mark the cell not run instead (:mod:`.kernel_death`)."""
+        death = kernel_death.recorded(self.nb)
+        if death is not None:
+            if cell.cell_type == "code" and cell.source.strip():
+                cell.outputs = [kernel_death.not_run_output(death["cell"])]
+                cell.execution_count = None
+                self.nb.metadata[kernel_death.KEY]["not_run"] += 1
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            # the cells before keep their outputs (judged as usual); this one and the rest score 0
+            walled = [n for n in self._notes if "wall-clock" in n]
+            reason = walled[0].split(":")[0] if walled else death_reason(self.km) or "the kernel stopped"
+            cell.outputs.append(kernel_death.died_output(reason))
+            cell.execution_count = None  # whether its count arrived before the death is a race: never show one
+            kernel_death.record(self.nb, kernel_death.cell_label(cell, index), reason)
+            return cell, self.resources
+
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        kernel_death.forget(nb)  # only the grader writes a death record
         if km is not None:
+            self._notes = []
             return super().preprocess(nb, resources, km=km)
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         key = self.spare_key(nb)
@@ -350,7 +380,7 @@ class PrewarmedExecute(Execute):
         if self.ahead:
             _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
         self._prewarmed = True
-        notes = _NOTES.setdefault(folder, [])
+        notes = self._notes = _NOTES.setdefault(folder, [])
         wall = dict(key[4])["wall_seconds"]
         timer = threading.Timer(wall, _kill, args=(km, notes, f"the notebook hit the wall-clock limit ({wall} s): kernel killed"))
         timer.daemon = True

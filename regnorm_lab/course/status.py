@@ -6,14 +6,17 @@ Columns: ``student_id, status, score, max_score, detail``. ``status`` is one of
 - ``timeout``: graded, but at least one cell hit the per-cell time limit;
 - ``unreadable``: the notebook is not valid JSON/nbformat: not graded, score 0 in the gradebook;
 - ``missing``: no notebook of the assignment in the submission folder: score 0;
-- ``kernel_died``: the kernel died (``os._exit``, a crash): not graded, score 0;
+- ``kernel_died``: the kernel died (``os._exit``, a crash, the memory or wall-clock limit).
+  Mid-notebook: the cells before the one that killed it are graded as usual, that cell
+  and every later one score 0, and ``detail`` names the cell and the cause. Before the
+  first cell ran (the kernel never answered): nothing was graded, score 0;
 - ``error``: nbgrader failed for another reason (``detail`` says which): score 0.
 
 ``detail`` also carries the flags for a human (:mod:`.flags`): after ``sandbox:``,
 what the kernel sandbox denied or which limit a notebook hit (a flag never changes a
 score), and ``UNSANDBOXED`` on every row graded with ``--no-sandbox``.
 
-Only ``graded`` and ``timeout`` scores come from running the tests; the others are
+Only ``graded``, ``timeout`` and mid-notebook ``kernel_died`` scores come from running the tests; the others are
 zeros recorded so that the gradebook stays consistent, and this file (and the
 ``status`` column of the export) tells them apart from a real 0.
 """

@@ -16,7 +16,7 @@ from regnorm_lab.course import parallel
 from regnorm_lab.course.postgres import temporary_postgres
 
 from . import harness as H
-from .test_parallel_grading import A, EXPECTED_STATUS, KILLER, SOLUTION, TIMEOUT, check_scores, plant_class
+from .test_parallel_grading import A, EXPECTED_STATUS, KILLER, SCORED, SOLUTION, TIMEOUT, check_scores, plant_class
 
 pytestmark = pytest.mark.slow
 ALLOWED_FAILURES = 1  # the cluster re-runs a task whose worker died once, then gives up (KilledWorker)
@@ -41,7 +41,7 @@ def test_dask_cluster_against_postgres_gives_the_planted_scores(cluster, tmp_pat
         result = parallel.grade_class(course, A, scheduler=cluster.scheduler_address, timeout=TIMEOUT, progress=False, report=False)
         check_scores(course, {s.student_id: s for s in result.statuses})
         # each cluster worker wrote its students' feedback, from the grades on the server
-        graded = sorted(s for s, st in EXPECTED_STATUS.items() if st in ("graded", "timeout"))
+        graded = sorted(s for s, st in EXPECTED_STATUS.items() if st in SCORED)
         assert result.worker_feedback == graded
         assert sorted(p.parent.parent.name for p in course.glob(f"feedback/*/{A}/{A}.html")) == graded
         # the notebooks ran on both cluster workers, not in this process

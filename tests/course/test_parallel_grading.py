@@ -1,7 +1,7 @@
 """Parallel class grading (``grade``) on the default SQLite gradebook, against serial nbgrader.
 
 One planted ps01 class (solution, blank, a single mistake, a notebook that kills its
-kernel, invalid JSON, a missing notebook) is graded twice in two copies of the
+kernel in its 4th answer cell and keeps the points of the cells before, invalid JSON, a missing notebook) is graded twice in two copies of the
 course: serially by the ``autograde`` command (one ``nbgrader autograde`` call) and
 by ``grade --workers 2``. The gradebooks must hold the same rows; then the
 parallel course checks resumability and a notebook that kills its grading worker.
@@ -40,6 +40,7 @@ EXPECTED_STATUS = {
     "solution": "graded", "blank": "graded", "mistake_l2": "graded", "os_exit": "kernel_died", "loop": "timeout",
     "invalid_json": "unreadable", "missing": "missing",
 }
+SCORED = ("graded", "timeout", "kernel_died")  # statuses whose cells were scored (and get feedback)
 # kills the grading worker process that runs it (serial nbgrader would die with it): the
 # nearest ancestor that is a multiprocessing worker. In the sandbox it finds none (its own
 # PID namespace); without it (--no-sandbox) it succeeds, which the recovery path must survive
@@ -64,6 +65,9 @@ def expected_cells(student: str) -> set[str]:
         return set(SPEC.MISTAKES[MISTAKE][1])
     if student == "loop":
         return {cell for cell, fn in OWNER.items() if fn == "l1_penalty"}  # only the function that hung
+    if student == "os_exit":  # the kernel died in the l1_grad answer cell: it and every later cell score 0
+        functions = H.functions_of(H.EXERCISES, A)
+        return {cell for cell, fn in OWNER.items() if functions.index(fn) >= functions.index("l1_grad")}
     return set(OWNER)  # blank, and every submission that could not be graded
 
 
@@ -130,16 +134,16 @@ def test_feedback_for_every_graded_student(runs: dict) -> None:
     course = runs["parallel"]
     for student, status in EXPECTED_STATUS.items():
         files = list((course / "feedback" / student / A).glob("*.html"))
-        assert bool(files) == (status in ("graded", "timeout")), f"{student}: feedback {files}"
+        assert bool(files) == (status in SCORED), f"{student}: feedback {files}"
     text = H.text_of_feedback(course / "feedback" / "mistake_l2" / A / f"{A}.html")
     assert "hidden test: l2_penalty returns" in text
     # the workers generate feedback from their shard: the same as nbgrader's from the whole gradebook
     for student, status in EXPECTED_STATUS.items():
-        if status in ("graded", "timeout"):
+        if status in SCORED:
             ours, serial = (H.text_of_feedback(c / "feedback" / student / A / f"{A}.html") for c in (course, runs["serial"]))
             assert ours.replace(str(course), "COURSE") == serial.replace(str(runs["serial"]), "COURSE"), student
     # ... generated there, in parallel, not afterwards one by one
-    assert runs["result"].worker_feedback == sorted(s for s, st in EXPECTED_STATUS.items() if st in ("graded", "timeout"))
+    assert runs["result"].worker_feedback == sorted(s for s, st in EXPECTED_STATUS.items() if st in SCORED)
     # no work folder or shard left in the course
     assert not list(course.glob(".grade-*"))
 
@@ -167,6 +171,7 @@ def test_resume_grades_only_new_or_changed_unless_forced(runs: dict) -> None:
 
     forced = parallel.grade_class(course, A, workers=2, timeout=TIMEOUT, progress=False, report=False, feedback=False, force=True)
     assert sorted(forced.graded) == sorted(s for s, st in EXPECTED_STATUS.items() if st not in ("unreadable", "missing"))
+    assert {s.student_id: s.score for s in forced.statuses}["os_exit"] == 12.0  # the 3 functions before the dying cell
     assert all(_mtimes(course)[s] != after[s] for s in ("solution", "mistake_l2", "loop"))
 
 
