@@ -8,8 +8,15 @@ import torch
 from torch import nn
 
 from regnorm_lab.combining import build_model
-from regnorm_lab.studies.claims_overfitting import Variant, overfitting_study, with_hidden_batch_norm, z_scored
+from regnorm_lab.studies.claims_overfitting import (
+    Variant,
+    overfitting_study,
+    train_transformed,
+    with_hidden_batch_norm,
+    z_scored,
+)
 from regnorm_lab.studies.datasets import make_regression_task
+from regnorm_lab.studies.training import TrainConfig, train_mlp
 
 
 def test_hidden_batch_norm_follows_each_hidden_linear_and_keeps_the_weights():
@@ -61,3 +68,29 @@ def test_overfitting_study_rejects_unknown_variants():
         overfitting_study(["no such model"])
     with pytest.raises(ValueError, match="seeds"):
         overfitting_study(["z-scored, no BN"], seeds=())
+
+
+def test_train_transformed_is_train_mlp_when_the_transform_is_the_identity():
+    # The hidden-BN runs are paired with the batched ones only if this loop draws exactly as train_mlp does.
+    torch.set_num_threads(1)
+    task = make_regression_task(n_train=64, n_val=32, rng=np.random.default_rng(3))
+    config = TrainConfig(seed=7, epochs=4, eval_every=4, batch_size=16)
+    ref = train_mlp(task, config, dtype=torch.float64)
+    got = train_transformed(task, config, lambda m: m, dtype=torch.float64)
+    assert got == pytest.approx((ref.final_train_r2, ref.final_val_r2), abs=1e-12)
+    hidden = train_transformed(task, config, with_hidden_batch_norm, dtype=torch.float64)
+    assert abs(hidden[0] - got[0]) > 1e-6  # the transform is really in the trained model
+    with pytest.raises(ValueError, match="config"):
+        train_transformed(task, TrainConfig(l1=0.01), with_hidden_batch_norm)
+
+
+def test_overfitting_study_runs_equal_single_trainer_runs():
+    # The batched variants are train_mlp's runs of the same seed (float32: up to summation order).
+    torch.set_num_threads(1)
+    table = overfitting_study(["input BN, raw inputs", "input BN + dropout 0.3"], draws=(0, 1), seeds=(1,), epochs=3)
+    for d in (0, 1):
+        task = make_regression_task(rng=np.random.default_rng(d))
+        for name, extra in (("input BN, raw inputs", {}), ("input BN + dropout 0.3", {"dropout": 0.3})):
+            r = train_mlp(task, TrainConfig(batch_norm=True, seed=1000 * d + 1, epochs=3, eval_every=3, **extra))
+            row = table[(table.draw == d) & (table.model == name)].iloc[0]
+            assert row.val_r2 == pytest.approx(r.final_val_r2, abs=1e-4)
