@@ -21,8 +21,8 @@ gets a stub ``regnorm_lab`` holding only the stand-alone probe and its test-inpu
 generators (:func:`stub_tree`), and the real package's folder is neither mounted
 nor readable by path, so delegating to the reference fails instead of being
 detected afterwards. One documented exception (:func:`reference_hidden`): a
-notebook whose locked setup cells import other course modules (ps07 until it is
-converted to the probe) keeps the package, since it could not run without it.
+notebook whose locked setup cells import other course modules keeps the package,
+since it could not run without it; since ps07 moved to the probe, no assignment does.
 
 Which uid: when the grader runs as root (bwrap then needs no user namespace),
 each kernel gets its own host uid from ``Sandbox.uid_base`` on, through
@@ -68,7 +68,7 @@ class Sandbox(Configurable):
     hide_reference = Bool(True, help="Hide the regnorm_lab package from the kernel: only the stand-alone "
                           "regnorm_lab.course.probe module (and its test inputs) is importable, and the package's "
                           "files cannot be read by path. Exception: a notebook whose locked setup cells import other "
-                          "regnorm_lab modules (in-kernel checks, ps07 until its conversion) keeps the package. "
+                          "regnorm_lab modules keeps the package (no assignment does since ps07 moved to the probe). "
                           "False shows the package to every kernel.").tag(config=True)
     hide_reference_for_probe = Bool(True, help="Hide the regnorm_lab package from a notebook whose locked setup "
                                     "cells import only the probe (regnorm_lab.course[.probe]), whatever hide_reference "
@@ -151,7 +151,7 @@ def probe_only(modules: tuple[str, ...] | list[str]) -> bool:
 
 
 def needs_package(modules: tuple[str, ...] | list[str]) -> bool:
-    """Whether a notebook's setup imports course modules other than the probe (in-kernel checks: ps07 today).
+    """Whether a notebook's setup imports course modules other than the probe (none of the course's does now).
 
     Shape:
         Dotted module names -> bool.
@@ -165,7 +165,7 @@ def reference_hidden(cfg: Sandbox, modules: tuple[str, ...] | list[str]) -> bool
 
     Hidden when ``hide_reference`` is on, unless the setup itself imports other course
     modules (:func:`needs_package`: the notebook could not run without them; an
-    exception kept until ps07 is on the probe), and always for a notebook on the
+    exception no assignment needs since ps07 moved to the probe), and always for a notebook on the
     probe when ``hide_reference_for_probe`` is on. Only the instructor's locked
     cells count (:func:`.prewarm.preload_modules`), so a student cannot ask for the package.
 

@@ -84,7 +84,7 @@ except OSError as e:
 def test_hidden_reference_leaves_only_the_probe_importable() -> None:
     code = f"""
 import regnorm_lab, importlib, os
-for m in ("regnorm_lab.penalties", "regnorm_lab.grading", "regnorm_lab.course.verdicts", "regnorm_lab.dropout"):
+for m in ("regnorm_lab.penalties", "regnorm_lab.timing", "regnorm_lab.course.verdicts", "regnorm_lab.dropout"):
     try:
         importlib.import_module(m); print("IMPORTED", m)
     except ImportError:
@@ -98,8 +98,8 @@ print("BY PATH", os.path.exists({str(H.REPO / 'regnorm_lab' / 'penalties.py')!r}
     assert "/stub/regnorm_lab/" in proc.stdout
     assert "LISTING ['__init__.py', 'course']" in proc.stdout and "BY PATH False" in proc.stdout, proc.stdout
     assert Sandbox().hide_reference is True
-    # the opt-out shows the package (what a notebook with in-kernel checks, ps07 today, gets)
-    proc = _run_in_jail("import regnorm_lab.grading, regnorm_lab.penalties; print('ok')", hide_reference=False)
+    # the opt-out shows the package (what a notebook whose setup imports other course code would get)
+    proc = _run_in_jail("import regnorm_lab.penalties, regnorm_lab.course.verdicts; print('ok')", hide_reference=False)
     assert proc.stdout.strip() == "ok", proc.stderr
 
 
@@ -256,8 +256,8 @@ def test_a_notebook_on_the_probe_gets_the_stub_package() -> None:
     from regnorm_lab.course.sandbox import probe_only
 
     assert probe_only(("numpy", "regnorm_lab.course")) and probe_only(["regnorm_lab.course.probe"])
-    assert not probe_only(("numpy", "regnorm_lab.grading")) and not probe_only(("numpy",))
-    assert not probe_only(("regnorm_lab.course", "regnorm_lab.grading"))
+    assert not probe_only(("numpy", "regnorm_lab.timing")) and not probe_only(("numpy",))
+    assert not probe_only(("regnorm_lab.course", "regnorm_lab.timing"))
 
     def key(setup: str) -> dict:
         cell = new_code_cell(setup)
@@ -266,8 +266,8 @@ def test_a_notebook_on_the_probe_gets_the_stub_package() -> None:
 
     assert key("import numpy as np\nfrom regnorm_lab.course import probe")["hide_reference"] is True
     assert key("import numpy as np")["hide_reference"] is True  # the default: nothing of ours is needed
-    # the exception: a setup that imports other course modules (ps07 until it is on the probe) keeps them
-    assert key("import numpy as np\nimport regnorm_lab.grading as G")["hide_reference"] is False
+    # the exception: a setup that imports other course modules (none does since ps07 moved to the probe) keeps them
+    assert key("import numpy as np\nimport regnorm_lab.timing as gt")["hide_reference"] is False
     assert key("from regnorm_lab.course import probe\nfrom regnorm_lab.timing import gpu_timing")["hide_reference"] is False
     # an instructor who turns hide_reference off still hides it from a notebook on the probe, unless told not to
     from regnorm_lab.course.sandbox import needs_package, reference_hidden
