@@ -47,6 +47,7 @@ ADVICE = "work on whole tensors (reductions over dim=-1 with keepdim=True, broad
 _TARGET_SECONDS = 0.12  # per timed request of the reference: long against the request's own overhead
 _MAX_CALLS = {"cpu": 16, "cuda": 64}  # inputs held per kernel (8 MiB each at 8192 x 256 float32)
 _PICKS = 3  # outputs whose rows are checked after each timed request
+_PROOF_TOL = 2e-2
 
 
 @dataclass(frozen=True)
@@ -341,8 +342,6 @@ class _Reference:
 
 def _check_proof(text: str, n: int, shape: tuple[int, int], expected: list[np.ndarray]) -> str | None:
     """None if the proof printed by a kernel shows ``n`` plain tensors of ``shape`` whose picked rows are right."""
-    from .verdicts import TOLERANCES
-
     line = next((ln for ln in reversed(text.strip().splitlines()) if ln.startswith("{")), "")
     try:
         proof = json.loads(line)
@@ -352,9 +351,10 @@ def _check_proof(text: str, n: int, shape: tuple[int, int], expected: list[np.nd
             return f"the timed calls must return plain tensors (got {sorted(set(proof['types']))})"
         if any(tuple(s) != tuple(shape) for s in proof["shapes"]):
             return f"the timed calls returned shapes {sorted({tuple(s) for s in proof['shapes']})} instead of {tuple(shape)}"
-        rtol, atol = TOLERANCES["float32"]
         for got, want in zip(proof["rows"], expected):
-            if not np.allclose(np.asarray(got, dtype=np.float64), want, rtol=rtol, atol=atol):
+            # the rows of THESE inputs, as the speed cell's precondition reads them (normalised within 1e-2;
+            # a wrong variance is the correctness cells' business): stale or skipped rows are O(1) off
+            if not np.allclose(np.asarray(got, dtype=np.float64), want, rtol=_PROOF_TOL, atol=_PROOF_TOL):
                 return "the results of the timed calls are not those of their inputs"
         return None
     except (ValueError, KeyError, TypeError):

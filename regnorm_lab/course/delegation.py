@@ -137,13 +137,16 @@ def _matches(name: str, forbidden: tuple[str, ...], function: str) -> str | None
     return None
 
 
-def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -> list[str]:
+def findings(function: str, cells: dict[str, str], others: Iterable[str] = (), context: Iterable[str] = ()) -> list[str]:
     """What ``function``'s answer cell (and the helpers it uses from other cells) delegates to.
 
     Args:
         function: The contract function (its answer cell's grade_id).
         cells: Answer-cell sources by grade_id.
         others: Sources of other student-editable code cells (helpers may live there).
+        context: Sources of the instructor's locked setup cells: their imports name what the
+            answers' aliases mean (``F`` for ``torch.nn.functional``); they are never followed
+            (the setup may import the probe, and an answer may use its ``DEVICE``).
 
     Returns:
         Dotted names (or ``exec``-like calls) found, most specific first; empty when none.
@@ -157,6 +160,11 @@ def findings(function: str, cells: dict[str, str], others: Iterable[str] = ()) -
     if function not in trees:
         return []
     aliases: dict[str, str] = {}
+    for source in context:
+        try:
+            aliases.update(_aliases(ast.parse(source)))
+        except SyntaxError:
+            continue
     defined: dict[str, list[str]] = {}  # top-level name -> cells that define or rebind it
     for key, tree in trees.items():
         aliases.update(_aliases(tree))
@@ -208,12 +216,12 @@ def message(function: str, found: list[str]) -> str:
     )
 
 
-def delegation_messages(functions: Iterable[str], cells: dict[str, str], others: Iterable[str] = ()) -> dict[str, str]:
-    """``{function: message}`` for every delegating function among ``functions``."""
-    others = list(others)
+def delegation_messages(functions: Iterable[str], cells: dict[str, str], others: Iterable[str] = (), context: Iterable[str] = ()) -> dict[str, str]:
+    """``{function: message}`` for every delegating function among ``functions`` (arguments as :func:`findings`)."""
+    others, context = list(others), list(context)
     out = {}
     for fn in functions:
-        found = findings(fn, cells, others)
+        found = findings(fn, cells, others, context)
         if found:
             out[fn] = message(fn, found)
     return out

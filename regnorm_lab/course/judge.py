@@ -78,8 +78,10 @@ class Judge(NbGraderPreprocessor):
         secret = self.course_secret()
         answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.cell_type == "code" and utils.is_solution(c)}
         others = [c.source for c in nb.cells if c.cell_type == "code" and not utils.is_locked(c) and not utils.is_solution(c)]
+        # the locked setup cells (restored by nbgrader) say what the answers' aliases mean (F = torch.nn.functional)
+        setup = [c.source for c in nb.cells if c.cell_type == "code" and utils.is_locked(c) and not utils.is_grade(c) and not utils.is_solution(c)]
         functions = {check.function for cell in checks.values() for check in cell}
-        delegating = delegation_messages(sorted(functions), answers, others)
+        delegating = delegation_messages(sorted(functions), answers, others, setup)
         speed = speed_cells(assignment)
         timed: dict[str, NotebookNode] = {}
         for cell in nb.cells:
@@ -108,8 +110,10 @@ class Judge(NbGraderPreprocessor):
         try:
             reference = clock.reference_answers(self._source_notebook(resources, assignment))
             folder = (resources.get("metadata") or {}).get("path")
+            limit = self.config.Execute.get("timeout") if "Execute" in self.config else None
             timings = clock.measure(nb, assignment, reference, secret=secret, config=self.config, folder=folder,
-                                    functions=sorted(set(functions.values())))
+                                    functions=sorted(set(functions.values())),
+                                    cell_timeout=float(limit) if isinstance(limit, (int, float)) and limit > 0 else 60.0)
         except Exception as err:  # noqa: BLE001 - no speed points, and the instructor is told why
             log.error("timing %s failed: %s: %s", assignment, type(err).__name__, err)
             timings = {g: clock.Timing(fn, None, False, f"{fn}: the grader could not time it ({type(err).__name__}); ask your instructor") for g, fn in functions.items()}

@@ -269,15 +269,15 @@ class Session:
         The grader never trusts this: it measures the ratio with its own clock in two fresh
         sandboxed kernels (:mod:`.clock`). In a student's own notebook, with the reference
         installed, the same ratio is measured here (``regnorm_lab.timing.speed_ratio``) and a
-        slow function fails with the grader's message. During grading (``NBGRADER_EXECUTION``
-        set) nothing is timed in the kernel.
+        slow function fails with the grader's message (``validate`` included). During autograding
+        (``NBGRADER_EXECUTION=autograde``) nothing is timed in the kernel.
         Returns None.
         """
         __tracebackhide__ = True  # noqa: F841
         import os
 
         self.run(cell, fn)
-        if os.environ.get("NBGRADER_EXECUTION") or not callable(fn):
+        if os.environ.get("NBGRADER_EXECUTION") == "autograde" or not callable(fn):
             return
         try:
             from . import clock

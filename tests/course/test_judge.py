@@ -162,6 +162,12 @@ def test_the_notebooks_machinery_and_rebinding_in_another_cell_count_as_delegati
     assert "IPython" in delegation.findings("layer_norm", {"layer_norm": via_ipython})
     rebound = ["import torch.nn.functional as F2\nlayer_norm = lambda x, w, b, eps=1e-5: F2.layer_norm(x, (x.shape[-1],), w, b, eps)"]
     assert delegation.findings("layer_norm", {"layer_norm": honest}, rebound) == ["torch.nn.functional.layer_norm"]
+    # the setup's imports name the aliases (F), but the setup itself is never followed (it imports the probe)
+    setup = ["from regnorm_lab.course import probe\nimport torch.nn.functional as F\nP = probe.session('ps07_gpu_timing')\nDEVICE = 'cpu'"]
+    via_setup = "def layer_norm(x, w, b, eps=1e-5):\n    return F.layer_norm(x, (x.shape[-1],), w, b, eps)"
+    assert delegation.findings("layer_norm", {"layer_norm": via_setup}, [], setup) == ["torch.nn.functional.layer_norm"]
+    uses_device = honest + "\ndef helper(x):\n    return x.to(DEVICE)"
+    assert delegation.findings("layer_norm", {"layer_norm": uses_device.replace("return (x", "x = helper(x)\n    return (x")}, [], setup) == []
     # a cell that only uses the function (an experiment) is no rebinding
     assert delegation.findings("layer_norm", {"layer_norm": honest}, ["import torch.nn.functional as F\ny = layer_norm(x, w, b)\nz = F.layer_norm(x, (4,))"]) == []
 
@@ -233,6 +239,7 @@ def test_a_proof_of_the_timed_calls_must_match_the_graders_rows() -> None:
     assert clock._check_proof("noise\n" + good, 5, (8, 4), rows) is None
     assert "plain tensors" in clock._check_proof(good.replace('"torch.Tensor"', '"__main__.Lazy"', 1), 5, (8, 4), rows)
     assert "not those of their inputs" in clock._check_proof(good, 5, (8, 4), [rows[0], rows[0]])
+    assert clock._check_proof(good, 5, (8, 4), [rows[0] * 1.002, rows[1]]) is None  # a slightly wrong variance is not this cell's business
     assert "instead of 6" in clock._check_proof(good, 6, (8, 4), rows)
     assert clock._check_proof("layer_norm took 1.0x", 5, (8, 4), rows) == "the timed calls left no readable results"
 
