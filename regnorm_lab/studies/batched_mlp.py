@@ -91,7 +91,7 @@ class Workspace:
         def empty(*shape: int) -> torch.Tensor:
             return torch.empty(*shape, dtype=dtype)
 
-        self.h1, self.h2, self.g1, self.g2, self.dz = (empty(K, batch, H) for _ in range(5))
+        self.h1, self.h2, self.dz = (empty(K, batch, H) for _ in range(3))
         self.x_hat, self.x_in = empty(K, batch, F), empty(K, batch, F)
         self.out = empty(K, batch, 1)
         self.khf = empty(K, H, F)  # (x̂ᵀ dz1)ᵀ, then sign(W1)
@@ -111,6 +111,19 @@ def _bn_effective(
         p["bn_weight"].unsqueeze(1) * bn + off,
         p["bn_bias"].unsqueeze(1) * bn,
     )
+
+
+def _through_relu_dropout(
+    grad: torch.Tensor, h: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor] | None, layer: int, nd: int
+) -> None:
+    """``grad`` (d loss / d h, in place) -> d loss / d z for ``h = relu(z) * mask``: times the mask, zero where h = 0.
+
+    ``h > 0`` exactly where the ReLU and the mask both pass (``1/keep >= 1``
+    cannot underflow a positive value), so ReLU's backward can read ``h``.
+    """
+    if masks is not None:
+        grad[:nd].mul_(masks[layer])
+    torch.ops.aten.threshold_backward.grad_input(grad, h, 0, grad_input=grad)
 
 
 def loss_grads(
@@ -154,22 +167,15 @@ def loss_grads(
     torch.sub(x, mean_e, out=x_hat).mul_(invstd_e)
     torch.mul(x_hat, gamma_e, out=x_in).add_(beta_e)
 
-    h1, h2, g1, g2, dz = ws.h1, ws.h2, ws.g1, ws.g2, ws.dz
+    h1, h2, dz = ws.h1, ws.h2, ws.dz
     torch.bmm(x_in, p["w1"].transpose(1, 2), out=h1)
     h1.add_(p["b1"].unsqueeze(1)).relu_()
-    # g = d h / d z: 1 where the ReLU passes, times the dropout mask (h > 0 exactly where both pass, as 1/keep >= 1).
     if masks is not None:
         h1[:nd].mul_(masks[0])
-    torch.gt(h1, 0, out=g1)
-    if masks is not None:
-        g1[:nd].mul_(masks[0])
     torch.bmm(h1, p["w2"].transpose(1, 2), out=h2)
     h2.add_(p["b2"].unsqueeze(1)).relu_()
     if masks is not None:
         h2[:nd].mul_(masks[1])
-    torch.gt(h2, 0, out=g2)
-    if masks is not None:
-        g2[:nd].mul_(masks[1])
     torch.bmm(h2, p["w3"].transpose(1, 2), out=ws.out)
     residual = ws.out.squeeze(2).add_(p["b3"]).sub_(y)
     mse = residual.pow(2).mean(1)
@@ -179,11 +185,11 @@ def loss_grads(
     torch.sum(dout, 1, keepdim=True, out=g["b3"])
     torch.bmm(dout.unsqueeze(1), h2, out=g["w3"])
     torch.mul(dout.unsqueeze(2), p["w3"], out=dz)  # d loss / d h2
-    dz.mul_(g2)  # d loss / d z2
+    _through_relu_dropout(dz, h2, masks, 1, nd)  # d loss / d z2
     torch.bmm(dz.transpose(1, 2), h1, out=g["w2"])
     torch.sum(dz, 1, out=g["b2"])
     dz1 = torch.bmm(dz, p["w2"], out=h2)  # h2 is no longer needed: reuse its buffer for d loss / d h1
-    dz1.mul_(g1)
+    _through_relu_dropout(dz1, h1, masks, 0, nd)
     torch.sum(dz1, 1, out=g["b1"])
     ct = torch.bmm(dz1.transpose(1, 2), x_hat, out=ws.khf)  # (x̂ᵀ dz1)ᵀ, in W1's layout
     bn = sw.bn.squeeze(2)
