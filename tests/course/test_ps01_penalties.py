@@ -131,10 +131,20 @@ class TestPs01(H.standard_suite(A, max_points=25.0, variants=VARIANTS, timeout=2
         for cell, owner in OWNER.items():
             s, m = cells[cell]
             assert (s == 0) if owner in ("l1_penalty", "l2_penalty") else (s == m), f"loop_and_exit: {cell} scored {s}/{m}"
-        # the unreadable/missing/dead ones are zeros in a consistent gradebook, told apart by status
-        for student in ("invalid_json", "missing", "os_exit"):
+        # the unreadable and missing ones are zeros in a consistent gradebook, told apart by status
+        for student in ("invalid_json", "missing"):
             assert graded.score(student) == (0.0, 25.0)
             assert st[student].score == 0.0 and st[student].max_score == 25.0
+        # a kernel killed in l1_grad's answer cell: the cells before it keep their points, that cell's
+        # function and every later one score 0 (only what it broke)
+        order = H.functions_of(H.EXERCISES, A)
+        before = set(order[:order.index("l1_grad")])
+        cells = graded.cells("os_exit")
+        for cell, fn in OWNER.items():
+            s, m = cells[cell]
+            assert (s == m) if fn in before else (s == 0), f"os_exit: {cell} ({fn}) scored {s}/{m}"
+        died = graded.score("os_exit")
+        assert 0 < died[0] < 25.0 and st["os_exit"].score == died[0] and st["os_exit"].max_score == 25.0
         for student in ("solution", "blank", "shortcuts", "warnings"):
             assert st[student].status == "graded"
         with open(graded.course / "reports" / f"{A}_status.csv", newline="") as f:
