@@ -244,17 +244,28 @@ class FusedAdam:
         self.exp_avg_sq = {n: torch.zeros_like(t) for n, t in params.items()}
         self.ranges = ranges
         self.steps = [[torch.zeros((), dtype=_get_scalar_dtype(is_fused=True)) for _ in params] for _ in ranges]
+        # The views each call takes, made once (slicing 32 tensors per range and step is measurable Python time).
+        self._views = [tuple(self._slices(t, a, b) for t in (params, self.exp_avg, self.exp_avg_sq)) for a, b, _ in ranges]
+        self._grad_views: dict[int, tuple[dict, list[list[torch.Tensor]]]] = {}
+
+    def _slices(self, tensors: dict[str, torch.Tensor], a: int, b: int) -> list[torch.Tensor]:
+        return [tensors[n][a:b] for n in self.params]
 
     def step(self, grads: dict[str, torch.Tensor]) -> None:
         """One Adam update of every parameter from ``grads`` (same keys and shapes as the parameters)."""
-        names = list(self.params)
-        for (a, b, lr), steps in zip(self.ranges, self.steps):
+        # One entry per gradient dict (one per batch size); it holds the dict, so its id cannot be reused.
+        entry = self._grad_views.get(id(grads))
+        if entry is None or entry[0] is not grads:
+            if len(self._grad_views) >= 4:  # a caller passing fresh dicts must not grow this without bound
+                self._grad_views.clear()
+            entry = self._grad_views[id(grads)] = (grads, [self._slices(grads, a, b) for a, b, _ in self.ranges])
+        for (_, _, lr), steps, (p, m, v), g in zip(self.ranges, self.steps, self._views, entry[1]):
             torch._foreach_add_(steps, 1)
             torch._fused_adam_(
-                [self.params[n][a:b] for n in names],
-                [grads[n][a:b] for n in names],
-                [self.exp_avg[n][a:b] for n in names],
-                [self.exp_avg_sq[n][a:b] for n in names],
+                p,
+                g,
+                m,
+                v,
                 [],
                 steps,
                 amsgrad=False,
