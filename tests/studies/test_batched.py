@@ -198,3 +198,13 @@ def test_model_order_does_not_change_a_model(tasks: list[RegressionTask]) -> Non
     for name, t in forward.params.items():
         torch.testing.assert_close(backward.params[name].flip(0), t, rtol=1e-12, atol=1e-14, msg=name)
     np.testing.assert_allclose(backward.scores["val_r2"][::-1], forward.scores["val_r2"], rtol=0, atol=1e-12)
+
+
+def test_a_models_result_does_not_depend_on_its_chunk(tasks: list[RegressionTask]) -> None:
+    # run_design trains chunks of any size on any scheduler: a model's float32 result must not depend on the
+    # others trained with it (they are independent; only summation order could differ, and it does not here)
+    together = train_batched(tasks, CONFIGS)
+    for k in (0, 3):
+        alone = train_batched(tasks[k], [CONFIGS[k]])
+        for name, t in alone.params.items():
+            torch.testing.assert_close(t[0], together.params[name][k], rtol=1e-6, atol=1e-7, msg=name)
