@@ -239,7 +239,8 @@ def layer_norm(x, weight, bias, eps=1e-5):
 ''', {"test_layer_norm_forward"}),
     "rms_norm": ('''
 def rms_norm(x, weight, eps=1e-6):
-    return x / (torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True)) + eps) * weight  # eps outside the square root
+    rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True))
+    return x * (1.0 / (rms + eps)) * weight  # eps outside the square root
 ''', {"test_rms_norm_eps"}),
 }
 
