@@ -60,3 +60,41 @@ def test_the_speed_attacks_are_told_why(graded: H.Graded) -> None:
     # the kernel's own claim of a ratio never reaches the speed cell's output
     text = P7.cell_text(P7.autograded_nb(graded, "attack_rebind"), "test_layer_norm_speed")
     assert "took 1.0x" not in text and "did not run to the end" in text
+
+
+def _cpu_ticks(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def test_a_frozen_kernel_and_its_threads_use_no_cpu_until_thawed() -> None:
+    """The clock freezes the kernel it is not timing: a student's busy thread cannot run meanwhile."""
+    import time
+
+    from traitlets.config import Config
+
+    from regnorm_lab.course import clock
+
+    k = clock._Kernel(Config(), None)
+    try:
+        status, _, _ = k.run("import threading\ndef _spin():\n    while True:\n        sum(range(1000))\nthreading.Thread(target=_spin, daemon=True).start()", 30)
+        assert status == "ok"
+        time.sleep(0.3)
+        k.freeze()
+        time.sleep(0.2)  # let the stop land everywhere
+        before = _cpu_ticks(k._pids())
+        time.sleep(1.0)
+        assert _cpu_ticks(k._pids()) - before <= 1  # clock ticks are 10 ms: frozen
+        k.thaw()
+        before = _cpu_ticks(k._pids())
+        time.sleep(1.0)
+        assert _cpu_ticks(k._pids()) - before >= 20  # the thread spins again (>= 0.2 s of CPU in 1 s)
+        k.pin(sorted(__import__("os").sched_getaffinity(0))[0])
+    finally:
+        k.close()
