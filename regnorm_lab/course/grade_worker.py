@@ -217,8 +217,8 @@ _SHARD_HOOK = False
 
 
 def _fast_shards() -> None:
-    """No fsync on shard gradebooks: nbgrader commits once per cell, and a shard is a throwaway copy
-    (a crash loses only that student's shard, which is then graded again)."""
+    """No fsync and no journal file on shard gradebooks: nbgrader commits once per cell, and a shard
+    is a throwaway copy (a crash loses only that student's shard, which is then graded again)."""
     global _SHARD_HOOK
     if _SHARD_HOOK:
         return
@@ -234,6 +234,7 @@ def _fast_shards() -> None:
         files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
         if any(f and any(p.name.startswith(".grade-") for p in pathlib.Path(f).parents) for f in files):
             dbapi_connection.execute("PRAGMA synchronous = OFF")
+            dbapi_connection.execute("PRAGMA journal_mode = MEMORY")  # no journal file created and deleted per commit
 
     _SHARD_HOOK = True
 

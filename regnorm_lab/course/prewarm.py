@@ -133,10 +133,9 @@ class _Spare:
     """One worker's spare kernel, started and connected by a background thread.
 
     The thread starts the kernel, connects a client and waits until the kernel
-    answers (jupyter_client's ``wait_for_ready`` ends by listening 0.2 s for stray
-    IOPub messages: that wait happens here, while the previous notebook runs),
-    then waits for the folder of the notebook it is taken for, moves the kernel
-    there over the same client and hands it over.
+    answers (:func:`_spare_ready`), imports the setup's modules, then waits for
+    the folder of the notebook it is taken for, moves the kernel there over the
+    same client and hands it over.
     """
 
     def __init__(self) -> None:
@@ -167,7 +166,7 @@ class _Spare:
             km = cls.start(key)
             kc = km.blocking_client()
             kc.start_channels()
-            kc.wait_for_ready(timeout=120)
+            _spare_ready(kc)
             if key[2]:
                 # the setup cells' imports (numpy, torch...), done while the previous notebook runs;
                 # a module the sandbox hides is left for the notebook to fail on
@@ -221,11 +220,41 @@ class _Spare:
         self.take((), None)
 
 
+def _spare_ready(kc: Any) -> None:
+    """Wait until a new spare kernel answers: :func:`_until_ready`, which ends at the kernel's idle
+    status instead of listening 0.2 s more as ``wait_for_ready`` does (when the worker is already
+    waiting for its spare, that 0.2 s is pure delay)."""
+    asyncio.run(_until_ready(kc, 120))
+
+
 class _Unused(Exception):
     """The spare was closed without being used."""
 
 
-def _shutdown(km: AsyncKernelManager) -> None:
+def _shutdown(km: AsyncKernelManager, background: bool = False) -> None:
+    """Kill the kernel's sandbox at once; then shut the manager down and remove the jail.
+
+    ``background``: the second part (jupyter_client's shutdown waits for the process and
+    polls; removing the jail scans /proc) runs in a thread while the worker goes on with
+    the notebook's grades; :func:`_close_all` waits for it at exit.
+    """
+    proc = getattr(getattr(km, "provisioner", None), "process", None)
+    if proc is not None and proc.poll() is None:
+        proc.kill()  # bwrap: its PID namespace, and every process of the notebook, goes with it
+    if not background:
+        _finish_shutdown(km)
+        return
+    thread = threading.Thread(target=_finish_shutdown, args=(km,), daemon=True, name="regnorm-shutdown")
+    with _CLEANUPS_LOCK:
+        _CLEANUPS[:] = [t for t in _CLEANUPS if t.is_alive()] + [thread]
+    thread.start()
+
+
+_CLEANUPS: list[threading.Thread] = []
+_CLEANUPS_LOCK = threading.Lock()
+
+
+def _finish_shutdown(km: AsyncKernelManager) -> None:
     try:
         run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # noqa: BLE001 - a dead kernel needs no shutdown
@@ -243,6 +272,10 @@ _SPARE = _Spare()
 
 def _close_all() -> None:
     _SPARE.close()
+    with _CLEANUPS_LOCK:
+        pending = list(_CLEANUPS)
+    for thread in pending:  # no kernel or jail outlives the worker
+        thread.join(timeout=60)
 
 
 atexit.register(_close_all)
@@ -396,7 +429,7 @@ class PrewarmedExecute(Execute):
             if self.kc is not None:  # nbclient leaves the client of a kernel it does not own open
                 self.kc.stop_channels()
                 self.kc = None
-            _shutdown(km)
+            _shutdown(km, background=True)  # the kernel dies now; the rest overlaps with saving the grades
 
 
 def _kill(km: Any, notes: list[str], why: str) -> None:
