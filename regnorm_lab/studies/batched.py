@@ -62,6 +62,7 @@ import torch
 from torch import nn
 
 from ..combining import build_model
+from .batched_autograd import train_autograd
 from .batched_mlp import PARAM_NAMES, FusedAdam, Switches, Workspace, loss_grads, predict
 from .training import TrainConfig
 
@@ -205,6 +206,7 @@ def train_batched(
     dtype: torch.dtype = torch.float32,
     num_threads: int | None = 1,
     eval_chunk: int = 16,
+    kernel: str = "fast",
 ) -> BatchedResult:
     """Train one seed-003 MLP per config, all at once, and score the final models.
 
@@ -221,6 +223,12 @@ def train_batched(
         num_threads: torch intra-op threads during the run (restored after);
             ``None`` leaves the setting alone.
         eval_chunk: models evaluated at once at the end (bounds memory).
+        kernel: ``"fast"`` (hand-written backward, :mod:`.batched_mlp`) or
+            ``"autograd"`` (the first implementation,
+            :mod:`.batched_autograd`, about 2x slower): the same training,
+            equal in float64; in float32 they round differently, so only
+            ``"autograd"`` reproduces results computed before ``"fast"``
+            existed bit for bit.
 
     Returns:
         A :class:`BatchedResult`.
@@ -228,7 +236,7 @@ def train_batched(
     Raises:
         ValueError: configs empty, not sharing :data:`SHARED_FIELDS`, or not
             Adam; tasks of different shapes or count; a bad ``dtype``,
-            ``num_threads`` or ``eval_chunk``.
+            ``num_threads``, ``eval_chunk`` or ``kernel``.
 
     Shape:
         ``X_train`` of every task: ``(n_train, n_features)``.
@@ -238,14 +246,17 @@ def train_batched(
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     if isinstance(eval_chunk, bool) or not isinstance(eval_chunk, int) or eval_chunk < 1:
         raise ValueError(f"eval_chunk must be an integer >= 1, got {eval_chunk!r}")
+    if kernel not in _KERNELS:
+        raise ValueError(f"kernel must be one of {sorted(_KERNELS)}, got {kernel!r}")
+    train = _KERNELS[kernel]
     if num_threads is None:
-        return _train(tasks, configs, dtype, eval_chunk)
+        return train(tasks, configs, dtype, eval_chunk)
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _train(tasks, configs, dtype, eval_chunk)
+        return train(tasks, configs, dtype, eval_chunk)
     finally:
         torch.set_num_threads(before)
 
@@ -340,3 +351,14 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
     out = {name: t[inverse] for name, t in params.items()}  # back to the caller's order (index makes copies)
     out.update(running_mean=running_mean[inverse], running_var=running_var[inverse])
     return BatchedResult(configs=[dataclasses.replace(c) for c in configs], scores=scores, params=out)
+
+
+def _train_autograd(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: int) -> BatchedResult:
+    data = _stack_data(tasks, len(configs), dtype)
+    if data["X_train"].shape[1] < 2:
+        raise ValueError(f"tasks must have at least 2 training rows, got {data['X_train'].shape[1]}")
+    scores, params = train_autograd(data, configs, dtype, eval_chunk)
+    return BatchedResult(configs=[dataclasses.replace(c) for c in configs], scores=scores, params=params)
+
+
+_KERNELS = {"fast": _train, "autograd": _train_autograd}

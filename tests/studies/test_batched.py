@@ -35,10 +35,10 @@ def tasks() -> list[RegressionTask]:
     return [_task(s) for s in range(len(CONFIGS))]
 
 
-@pytest.mark.parametrize("share_task", [True, False])
-def test_batched_equals_single_trainer_in_float64(tasks: list[RegressionTask], share_task: bool) -> None:
+@pytest.mark.parametrize("share_task, kernel", [(True, "fast"), (False, "fast"), (False, "autograd")])
+def test_batched_equals_single_trainer_in_float64(tasks: list[RegressionTask], share_task: bool, kernel: str) -> None:
     data = tasks[0] if share_task else tasks
-    batched = train_batched(data, CONFIGS, dtype=torch.float64)
+    batched = train_batched(data, CONFIGS, dtype=torch.float64, kernel=kernel)
     for k, config in enumerate(CONFIGS):
         task = tasks[0] if share_task else tasks[k]
         single = train_mlp(task, config, dtype=torch.float64)
@@ -91,6 +91,7 @@ def test_test_split_is_scored_when_present() -> None:
         ({"configs": [BASE], "dtype": torch.float16}, "dtype"),
         ({"configs": [BASE], "num_threads": 0}, "num_threads"),
         ({"configs": [BASE, BASE], "tasks": [_task(0)]}, "tasks"),
+        ({"configs": [BASE], "kernel": "jit"}, "kernel"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(kwargs: dict, name: str) -> None:
