@@ -120,6 +120,9 @@ def _through_relu_dropout(
 
     ``h > 0`` exactly where the ReLU and the mask both pass (``1/keep >= 1``
     cannot underflow a positive value), so ReLU's backward can read ``h``.
+
+    Shape:
+        ``grad``, ``h``: ``(K, B, H)``; ``masks[layer]``: ``(nd, B, H)``.
     """
     if masks is not None:
         grad[:nd].mul_(masks[layer])
