@@ -18,7 +18,8 @@
   and emits the outputs as data), :mod:`.cases` (deterministic inputs, shared by
   kernel and grader), :mod:`.verdicts`, :mod:`.rules`, :mod:`.delegation`,
   :mod:`.judge` (the grader compares with the reference and decides the points);
-  :mod:`.grading` is the older in-kernel checks module that only ps07 still uses;
+  :mod:`.clock` and :mod:`.clock_kernel` (ps07's speed, timed by the grader in two
+  fresh sandboxed kernels, the student's answers against the reference);
 - authoring: :mod:`.authoring` (source notebooks from cell lists), :mod:`.preprocessors`.
 """
 
