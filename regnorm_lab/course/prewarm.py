@@ -5,7 +5,7 @@ longer than running a short assignment's cells.
 Re-using a kernel across students is not safe (a student's state would leak into
 the next one's grade). Instead each grading worker
 
-- keeps ONE spare kernel started ahead of time, each in its own sandbox
+- keeps spare kernels (two by default) started ahead of time, each in its own sandbox
   (:class:`~.sandbox.Jail`: bubblewrap, an empty private working folder), with
   the kernel name, arguments and environment nbgrader's ``Execute`` would use,
   and with the modules of the assignment's locked setup cells already imported;
@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import atexit
+import collections
 import os
 import queue
 import threading
@@ -47,7 +48,7 @@ from nbclient.util import run_hook
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool
+from traitlets import Bool, Int
 from traitlets.utils.importstring import import_item
 
 from .sandbox import Jail, Sandbox, reference_hidden
@@ -267,7 +268,47 @@ def _finish_shutdown(km: AsyncKernelManager) -> None:
         done.set()  # the thread that started the kernel may end now
 
 
-_SPARE = _Spare()
+class _Spares:
+    """A worker's spare kernels, oldest first: the next notebook takes the oldest, and the
+    queue is topped up to ``PrewarmedExecute.spares`` (two by default: a kernel's start-up
+    takes about as long as a short notebook's grading, and one spare often is not ready yet).
+    Only the next notebook's kernel is ever used; each spare serves one notebook."""
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[_Spare] = collections.deque()
+        self.lock = threading.Lock()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The starting thread of the oldest spare (None without one)."""
+        with self.lock:
+            return self.queue[0].thread if self.queue else None
+
+    def prepare(self, key: tuple, depth: int = 1) -> None:
+        """Start spare kernels for ``key`` in the background until ``depth`` are waiting."""
+        with self.lock:
+            while len(self.queue) < max(1, depth):
+                spare = _Spare()
+                spare.prepare(key)
+                self.queue.append(spare)
+
+    def take(self, key: tuple, folder: str | None, strict: bool = False) -> AsyncKernelManager | None:
+        """The oldest spare kernel that fits ``key``, moved to ``folder`` (see :meth:`_Spare.take`);
+        spares that do not fit or failed are shut down on the way."""
+        while True:
+            with self.lock:
+                if not self.queue:
+                    return None
+                spare = self.queue.popleft()
+            km = spare.take(key, folder, strict)
+            if km is not None:
+                return km
+
+    def close(self) -> None:
+        self.take((), None)
+
+
+_SPARE = _Spares()
 
 
 def _close_all() -> None:
@@ -330,6 +371,7 @@ class PrewarmedExecute(Execute):
     """nbgrader's ``Execute`` on a pre-started fresh kernel; starts the next one meanwhile."""
 
     ahead = Bool(True, help="Start the next notebook's kernel while this one runs (grade --no-prewarm: False).").tag(config=True)
+    spares = Int(2, help="Spare kernels each worker keeps started ahead (with ahead=True).").tag(config=True)
 
     _prewarmed = False  # True while running a notebook on a kernel this class started
 
@@ -411,7 +453,7 @@ class PrewarmedExecute(Execute):
             _SPARE.prepare(key)
             km = _SPARE.take(key, folder, strict=True)  # a kernel that cannot start fails this notebook
         if self.ahead:
-            _SPARE.prepare(key)  # the next student's kernel starts while this notebook runs
+            _SPARE.prepare(key, self.spares)  # the next students' kernels start while this notebook runs
         self._prewarmed = True
         notes = self._notes = _NOTES.setdefault(folder, [])
         wall = dict(key[4])["wall_seconds"]
@@ -451,4 +493,5 @@ def warm_up(notebook: str | os.PathLike[str], config: Any) -> None:
     import nbformat
 
     nb = nbformat.read(os.fspath(notebook), as_version=4)
-    _SPARE.prepare(PrewarmedExecute(config=config).spare_key(nb))
+    step = PrewarmedExecute(config=config)
+    _SPARE.prepare(step.spare_key(nb), step.spares if step.ahead else 1)
