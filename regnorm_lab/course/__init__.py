@@ -7,8 +7,8 @@
 - one grading path: :mod:`.pipeline` (release, autograde, feedback, export,
   validate through nbgrader's Python API), :mod:`.parallel` (``grade`` with
   workers or on Dask; :mod:`.grade_worker` one student's job, :mod:`.grade_backends`
-  the local and Dask workers), :mod:`.prewarm` (the next kernel started while the
-  current notebook runs), :mod:`.kernel_death` (a dying kernel zeroes only the cells it broke), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
+  the local and Dask workers), :mod:`.prewarm` (the next kernels started while the
+  current notebook runs; :mod:`.spares` the spare kernels themselves), :mod:`.kernel_death` (a dying kernel zeroes only the cells it broke), :mod:`.merge`, :mod:`.postgres`, :mod:`.status`,
   :mod:`.report`;
 - isolation: :mod:`.sandbox` and :mod:`.sandbox_kernel` (bubblewrap around every
   kernel that runs student code), :mod:`.flags`, :mod:`.similarity` (flags for
