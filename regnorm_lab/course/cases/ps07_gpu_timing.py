@@ -30,6 +30,7 @@ __all__ = [
     "SPEED_ARGS",
     "device",
     "on_device",
+    "leading_columns",
     "shapes_of",
     "dtype_of",
     "affine_of",
@@ -70,6 +71,12 @@ def _dev(values):
 def on_device(fn, args, kwargs):
     """Runner: ``fn`` on the arguments moved to ``device()``."""
     return fn(*_dev(args), **kwargs)
+
+
+def leading_columns(fn, args, kwargs):
+    """Runner of the eps checks: the result's first 512 columns (rows of 16384 features are needed to
+    hide a D - 1 divisor below float32's tolerance, not to judge eps; the record stays small)."""
+    return fn(*_dev(args), **kwargs)[..., :512]
 
 
 def _stat(kind: str, out):
@@ -358,7 +365,7 @@ def _cells(kind: str) -> dict[str, list[Check]]:
                                Check(kind, _dtypes(kind, None), hidden=True, runner=dtype_of)],
         f"test_{kind}_{name}": [Check(kind, _affine(kind, False), "parts", runner=affine_of(kind)),
                                 Check(kind, _affine(kind, True), "parts", hidden=True, runner=affine_of(kind, stat=False))],
-        f"test_{kind}_eps": [Check(kind, _eps(kind, False), runner=on_device), Check(kind, _eps(kind, True), hidden=True, runner=on_device)],
+        f"test_{kind}_eps": [Check(kind, _eps(kind, False), runner=leading_columns), Check(kind, _eps(kind, True), hidden=True, runner=leading_columns)],
         f"test_{kind}_no_inplace": [Check(kind, _inplace(kind, False), "unchanged", runner=inplace_on_device),
                                     Check(kind, _inplace(kind, True), "unchanged", hidden=True, runner=inplace_on_device)],
         f"test_{kind}_device": _device_checks(kind),
