@@ -98,8 +98,15 @@ def _tuned(table: pd.DataFrame, dataset: str, kind: str, scope: str) -> pd.DataF
     return t[t["pen"].notna()]
 
 
-def _claims(table: pd.DataFrame) -> tuple[list[Claim], dict[str, Effect]]:
-    """The verdict table: effects, Holm over the direction tests, Holm over the TOSTs."""
+def _claims(table: pd.DataFrame) -> tuple[list[Claim], dict[str, Effect], dict[str, float]]:
+    """The verdict table: effects, Holm over the direction tests, Holm over the TOSTs.
+
+    Returns:
+        ``(claims, effects, p_holm)``: ``p_holm`` maps each claim id to the
+        Holm-adjusted p-value that decides its verdict (the two-sided
+        t-test's for a direction claim, the TOST's for an equivalence claim),
+        so that a page can say how close a verdict sits to ``alpha = 0.05``.
+    """
     specs: list[tuple[str, str, str, Effect, int]] = []  # id, statement, kind, effect, sign (0: equivalence)
     effects: dict[str, Effect] = {}
     for dataset, scopes in (("synthetic", ("first", "all")), ("diabetes", ("first",))):
@@ -148,14 +155,16 @@ def _claims(table: pd.DataFrame) -> tuple[list[Claim], dict[str, Effect]]:
         p_adj[idx] = holm([specs[i][3].p_value for i in idx])
         if specs[idx[0]][2] == "equivalence":
             p_tost_adj[idx] = holm([tost(specs[i][3].draw_effects, MARGIN)[0] for i in idx])
-    claims = []
+    claims, p_holm = [], {}
     for i, (cid, statement, kind, e, sign) in enumerate(specs):
         if kind == "direction":
             verdict = direction_verdict(e, sign, p_adj[i], MARGIN)
+            p_holm[cid] = float(p_adj[i])
         else:
             verdict = equivalence_verdict(e, p_tost_adj[i], p_adj[i], MARGIN)
+            p_holm[cid] = float(p_tost_adj[i])
         claims.append(Claim(cid, statement, verdict, e.estimate, e.ci, e.n_draws, e.n_seeds))
-    return claims, effects
+    return claims, effects, p_holm
 
 
 def seed003(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress: bool = True) -> StudyResult:
@@ -163,8 +172,9 @@ def seed003(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress
 
     Returns:
         A :class:`~regnorm_lab.studies.registry.StudyResult`; ``extra`` holds
-        ``effects`` (claim id -> :class:`~regnorm_lab.studies.analysis.Effect`)
-        and ``cells`` (per-cell median / IQR / collapse counts of test R²).
+        ``effects`` (claim id -> :class:`~regnorm_lab.studies.analysis.Effect`),
+        ``cells`` (per-cell median / IQR / collapse counts of test R²) and
+        ``p_holm`` (claim id -> the Holm-adjusted p-value behind its verdict).
 
     Raises:
         ValueError: fewer than 2 draws (no interval over draws).
@@ -177,9 +187,10 @@ def seed003(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress
     diabetes = run_design(cells("first"), draws, seeds, base=BASE, datasets=("diabetes",),
                           scheduler=scheduler, progress=progress)
     table = pd.concat([synthetic, diabetes], ignore_index=True)
-    claims, effects = _claims(table)
+    claims, effects, p_holm = _claims(table)
     summary = cell_summary(table, ["dataset", "penalty_layers", "l1", "l2", "dropout"])
-    return StudyResult("seed003", draws, seeds, table, claims, extra={"effects": effects, "cells": summary})
+    return StudyResult("seed003", draws, seeds, table, claims,
+                       extra={"effects": effects, "cells": summary, "p_holm": p_holm})
 
 
 register_study(
