@@ -130,11 +130,32 @@ class _Spare:
         self.take((), None)
 
 
-def _spare_ready(kc: Any) -> None:
-    """Wait until a new spare kernel answers: :func:`_until_ready`, which ends at the kernel's idle
-    status instead of listening 0.2 s more as ``wait_for_ready`` does (when the worker is already
-    waiting for its spare, that 0.2 s is pure delay)."""
-    asyncio.run(_until_ready(kc, 120))
+def _spare_ready(kc: Any, timeout: float = 120.0) -> None:
+    """Wait until a new spare kernel answers, on the spare thread's blocking client.
+
+    The synchronous twin of :func:`_until_ready`: it ends at the kernel's idle status
+    instead of listening 0.2 s more as ``wait_for_ready`` does (when the worker is
+    already waiting for its spare, that 0.2 s is pure delay). No event loop here: the
+    blocking client's ``is_alive`` runs its own, and inside ``asyncio.run`` it hung.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        msg_id = kc.kernel_info()
+        try:
+            reply = kc.get_shell_msg(timeout=1.0)
+            while reply["parent_header"].get("msg_id") != msg_id:  # a reply to an earlier ask
+                reply = kc.get_shell_msg(timeout=1.0)
+            while True:
+                msg = kc.get_iopub_msg(timeout=0.2)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    kc._handle_kernel_info_reply(reply)  # what wait_for_ready records (protocol version)
+                    return
+        except Empty:
+            pass
+        if not kc.is_alive():  # a dead kernel fails now, not at the deadline
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
 class _Unused(Exception):

@@ -24,7 +24,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import CheckCellMetadata, Execute
 from traitlets.config import Config
 
-from regnorm_lab.course import prewarm
+from regnorm_lab.course import prewarm, spares
 from regnorm_lab.course.preprocessors import CheckCellMetadataOnce
 
 # ---------------------------------------------------------------- PrewarmedExecute
@@ -138,6 +138,27 @@ def test_a_dead_kernel_fails_the_ready_wait_at_once() -> None:
         with pytest.raises(RuntimeError, match="died"):
             asyncio.run(prewarm._until_ready(kc, timeout=60))
         assert time.monotonic() - t0 < 10  # not the 60 s deadline
+        kc.stop_channels()
+    finally:
+        prewarm._shutdown(km)
+
+
+@pytest.mark.slow
+def test_a_spare_that_waits_for_a_dead_kernel_fails_at_once() -> None:
+    """The spare thread's own ready wait (blocking client, no event loop): the path past a
+    silent second (no reply yet: ask whether the kernel lives) once hung for good."""
+    import time
+
+    km = prewarm._Spare.start(("python3", (), (), (), ()))
+    try:
+        km.provisioner.process.kill()  # dead before it ever answers
+        km.provisioner.process.wait(timeout=10)
+        kc = km.blocking_client()
+        kc.start_channels()
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="died"):
+            spares._spare_ready(kc, timeout=60)
+        assert time.monotonic() - t0 < 30  # not the 60 s deadline, and no hang (heartbeat: a few seconds)
         kc.stop_channels()
     finally:
         prewarm._shutdown(km)
