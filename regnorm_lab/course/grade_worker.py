@@ -119,6 +119,7 @@ def grade_one(task: GradeTask) -> GradeResult:
     def flagged(detail: str) -> str:
         notes = [n for f in folders for n in sandbox_notes(f)]
         found = sandbox_flags(folders[1], notes) if folders[1].is_dir() else notes
+        found = [f for f in found if f not in detail]  # a kernel's death reason is already in the detail
         return with_flags(detail if task.sandbox else with_flags(detail, [UNSANDBOXED]), found)
 
     for attempt in range(2):

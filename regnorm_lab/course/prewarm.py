@@ -195,7 +195,7 @@ class PrewarmedExecute(Execute):
         except DeadKernelError:
             # the cells before keep their outputs (judged as usual); this one and the rest score 0
             walled = [n for n in self._notes if "wall-clock" in n]
-            reason = walled[0].split(":")[0] if walled else death_reason(self.km) or "the kernel stopped"
+            reason = walled[0] if walled else death_reason(self.km) or "the kernel stopped"
             cell.outputs.append(kernel_death.died_output(reason))
             cell.execution_count = None  # whether its count arrived before the death is a race: never show one
             kernel_death.record(self.nb, kernel_death.cell_label(cell, index), reason)
