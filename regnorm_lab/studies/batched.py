@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from ..combining import build_model
-from .batched_autograd import train_autograd
+from .batched_autograd import initial_parameters, train_autograd
 from .batched_mlp import PARAM_NAMES, FusedAdam, Switches, Workspace, loss_grads, predict
 from .training import TrainConfig
 
@@ -168,19 +168,6 @@ def _model_order(configs: list[TrainConfig]) -> list[int]:
     return sorted(range(len(configs)), key=key)
 
 
-def _init_params(n_features: int, configs: list[TrainConfig], gens: list[torch.Generator], dtype: torch.dtype):
-    """The K models' initial parameters, stacked; each drawn by the very call train_mlp makes, from its generator."""
-    per_model = []
-    for c, g in zip(configs, gens):
-        net = build_model(n_features, c.hidden, c.dropout, c.batch_norm, generator=g)
-        lin = [m for m in net if isinstance(m, nn.Linear)]
-        per_model.append(
-            [torch.ones(n_features), torch.zeros(n_features)]
-            + [t for m in lin for t in (m.weight.detach(), m.bias.detach())]
-        )
-    return {name: torch.stack([m[i] for m in per_model]).to(dtype).contiguous() for i, name in enumerate(PARAM_NAMES)}
-
-
 def _lr_ranges(configs: list[TrainConfig]) -> list[tuple[int, int, float]]:
     """``[(start, stop, lr), ...]``: the maximal runs of equal learning rate, in model order."""
     ranges, start = [], 0
@@ -280,7 +267,7 @@ def _train(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_chunk: in
     starts = [s for s in range(0, n, batch) if n - s >= 2]  # as train_mlp: no 1-row tail
     sizes = [min(batch, n - s) for s in starts]
     gens = [torch.Generator().manual_seed(c.seed) for c in cfg]
-    params = _init_params(n_features, cfg, gens, dtype)
+    params = initial_parameters(n_features, cfg, gens, dtype)
     adam = FusedAdam(params, _lr_ranges(cfg))
 
     def col(values) -> torch.Tensor:

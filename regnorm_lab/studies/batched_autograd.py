@@ -17,26 +17,36 @@ from torch import nn
 from ..combining import build_model
 from .training import TrainConfig
 
-__all__ = ["train_autograd"]
+__all__ = ["initial_parameters", "train_autograd"]
 
 _EPS_BN = 1e-5
 _MOMENTUM_BN = 0.1
 _PARAM_NAMES = ("bn_weight", "bn_bias", "w1", "b1", "w2", "b2", "w3", "b3")
 
 
+def initial_parameters(n_features: int, configs: list[TrainConfig], gens: list[torch.Generator],
+                       dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The K models' initial parameters, stacked; each drawn by the very call train_mlp makes, from its generator.
+
+    Shape:
+        Each value: ``(K, *shape of that parameter in one model)``, in ``dtype``.
+    """
+    per_model = []
+    for c, g in zip(configs, gens):
+        net = build_model(n_features, c.hidden, c.dropout, c.batch_norm, generator=g)
+        lin = [m for m in net if isinstance(m, nn.Linear)]
+        per_model.append(
+            [torch.ones(n_features), torch.zeros(n_features)]
+            + [t for m in lin for t in (m.weight.detach(), m.bias.detach())]
+        )
+    return {name: torch.stack([m[i] for m in per_model]).to(dtype).contiguous() for i, name in enumerate(_PARAM_NAMES)}
+
+
 class _Stack:
     """The K models' parameters as leaf tensors, one set per learning-rate group (contiguous model ranges)."""
 
     def __init__(self, n_features: int, configs: list[TrainConfig], gens: list[torch.Generator], dtype: torch.dtype):
-        per_model = []
-        for c, g in zip(configs, gens):
-            # The very call train_mlp makes, so the generator is consumed identically.
-            net = build_model(n_features, c.hidden, c.dropout, c.batch_norm, generator=g)
-            lin = [m for m in net if isinstance(m, nn.Linear)]
-            per_model.append(
-                [torch.ones(n_features), torch.zeros(n_features)]
-                + [t for m in lin for t in (m.weight.detach(), m.bias.detach())]
-            )
+        init = initial_parameters(n_features, configs, gens, dtype)
         lrs = [c.lr for c in configs]
         self.groups: list[tuple[int, int]] = []  # [start, stop) of equal-lr runs, in model order
         start = 0
@@ -45,8 +55,7 @@ class _Stack:
                 self.groups.append((start, k))
                 start = k
         self.leaves: list[list[torch.Tensor]] = [
-            [torch.stack([per_model[k][i] for k in range(a, b)]).to(dtype).requires_grad_() for i in range(8)]
-            for a, b in self.groups
+            [init[name][a:b].clone().requires_grad_() for name in _PARAM_NAMES] for a, b in self.groups
         ]
 
     def tensors(self) -> dict[str, torch.Tensor]:
