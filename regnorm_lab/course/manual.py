@@ -197,7 +197,9 @@ def regrade(course_root: str | os.PathLike[str], assignment: str, students: list
         shutil.rmtree(root / "autograded" / s / assignment, ignore_errors=True)
     statuses = {st.student_id: st for st in pipeline.autograde(root, assignment, timeout=timeout)}
     for s in students:
-        if statuses[s].status in ("graded", "timeout"):
+        # a kernel that died mid-notebook still leaves graded cells, and the student is told which cell it died in
+        died_graded = statuses[s].status == "kernel_died" and any((root / "autograded" / s / assignment).glob("*.ipynb"))
+        if statuses[s].status in ("graded", "timeout") or died_graded:
             pipeline.feedback(root, assignment, s)
     return [statuses[s] for s in students]
 

@@ -30,7 +30,9 @@ import nbformat
 
 __all__ = ["ItemRow", "item_table", "item_analysis", "blank_submissions"]
 
-#: Statuses whose scores come from running the tests (see :mod:`.status`).
+#: Statuses whose scores come from running the tests (see :mod:`.status`). A kernel that died
+#: mid-notebook is left out too: its later cells score 0 because of the death, not the answers,
+#: and would make those items look harder than they are (the report lists such students apart).
 GRADED = ("graded", "timeout")
 
 

@@ -109,3 +109,15 @@ def test_the_rest_of_the_class_is_unaffected(graded: dict) -> None:
     for s in ("aa_honest", "zz_honest"):
         st = graded["statuses"][s]
         assert st.status == "graded" and st.score == 25.0 == H.total(H.cell_scores(graded["course"], A, s))[0], st
+
+
+@pytest.mark.slow
+def test_a_regraded_dying_kernel_still_gets_its_feedback(graded: dict) -> None:
+    """``regrade`` (an appeal) makes feedback for a mid-notebook death too: the student must learn where it died."""
+    from regnorm_lab.course import manual
+
+    course = graded["course"]
+    (st,) = manual.regrade(course, A, ["exit3"], timeout=60)
+    assert st.status == "kernel_died" and st.score == graded["statuses"]["exit3"].score
+    pages = list((course / "feedback" / "exit3" / A).glob("*.html"))
+    assert len(pages) == 1 and "kernel died" in pages[0].read_text().lower()
