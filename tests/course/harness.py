@@ -219,10 +219,17 @@ class Graded:
         return "\n".join(text_of_feedback(f) for f in files)
 
 
-def grade_variants(tmp: pathlib.Path, assignment: str, variants: dict[str, dict], *, timeout: int = 30) -> Graded:
+def grade_variants(tmp: pathlib.Path, assignment: str, variants: dict[str, dict], *, timeout: int = 30,
+                   config: str = "") -> Graded:
     """Copy the course, release ``assignment``, plant ``variants`` (student -> :func:`plant` kwargs),
-    autograde them all in ONE nbgrader call and generate feedback."""
+    autograde them all in ONE nbgrader call and generate feedback.
+
+    ``config`` is appended to the copy's ``nbgrader_config.py`` first (e.g. a production secret).
+    """
     course = copy_course(tmp, [assignment])
+    if config:
+        with open(course / "nbgrader_config.py", "a") as f:
+            f.write(config)
     release(course, assignment)
     for student, kwargs in variants.items():
         plant(course, student, assignment, **kwargs)

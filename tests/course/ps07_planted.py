@@ -152,16 +152,8 @@ _GRADED: dict[str, H.Graded] = {}
 def graded(tmp_path_factory) -> H.Graded:
     """Every variant above, graded in one nbgrader call (once per test session)."""
     if "g" not in _GRADED:
-        course = H.copy_course(tmp_path_factory.mktemp("ps07"), [A])
-        with open(course / "nbgrader_config.py", "a") as f:
-            f.write(PRODUCTION)
-        H.release(course, A)
-        for student, kwargs in VARIANTS.items():
-            H.plant(course, student, A, **kwargs)
         # a Python loop over 8192 rows takes seconds per call on a loaded machine: a generous cell limit
-        statuses = H.autograde(course, A, force=True, timeout=120)
-        H.feedback(course, A)
-        _GRADED["g"] = H.Graded(course, A, statuses)
+        _GRADED["g"] = H.grade_variants(tmp_path_factory.mktemp("ps07"), A, VARIANTS, timeout=120, config=PRODUCTION)
     return _GRADED["g"]
 
 

@@ -90,15 +90,7 @@ PRODUCTION = "\nc.Sandbox.hide_reference = True\nc.Judge.secret = 'attack-test-s
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> H.Graded:
-    course = H.copy_course(tmp_path_factory.mktemp("attacks"), [A])
-    with open(course / "nbgrader_config.py", "a") as f:
-        f.write(PRODUCTION)
-    H.release(course, A)
-    for student, kwargs in VARIANTS.items():
-        H.plant(course, student, A, **kwargs)
-    statuses = H.autograde(course, A, force=True, timeout=20)
-    H.feedback(course, A)
-    return H.Graded(course, A, statuses)
+    return H.grade_variants(tmp_path_factory.mktemp("attacks"), A, VARIANTS, timeout=20, config=PRODUCTION)
 
 
 def test_solution_full_marks_blank_zero_mistakes_partial(graded: H.Graded) -> None:
