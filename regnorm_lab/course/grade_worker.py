@@ -25,7 +25,7 @@ from typing import Any
 from .flags import sandbox_flags, with_flags
 from .sandbox import JAIL_ROOT, UNSANDBOXED, Sandbox, check
 
-__all__ = ["GradeTask", "GradeResult", "grade_one", "warm_worker", "quiet_nbgrader", "jail_parent", "FAILURE_DETAIL"]
+__all__ = ["GradeTask", "GradeResult", "grade_one", "spares_left", "warm_worker", "quiet_nbgrader", "jail_parent", "FAILURE_DETAIL"]
 
 #: Words for the statuses of students whose notebook did not run to the end (as ``autograde`` writes them).
 FAILURE_DETAIL = {
@@ -51,6 +51,10 @@ class GradeTask:
     prewarm: bool = True
     feedback: bool = False  # also generate the student's HTML feedback once graded
     sandbox: bool = True  # False: --no-sandbox (recorded in the student's status detail)
+    # at most this many spare kernels are started ahead after this student (None: as configured):
+    # the coordinator's share of the students still to come, so no worker ends the class with
+    # spares nobody takes (each is a kernel start-up, about half a notebook's grading, wasted)
+    spares_left: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +75,32 @@ class GradeResult:
     scored: bool = False
 
 
-def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True) -> dict[str, Any]:
-    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": {"ahead": bool(prewarm)}}
+def spares_left(remaining: int, workers: int | None) -> int | None:
+    """Spare kernels worth starting after a task when ``remaining`` tasks follow it, shared by ``workers``.
+
+    Tasks go out in order, so each worker gets about ``remaining / workers`` of the rest.
+    None (keep the configured number) when the number of workers is not known (Dask).
+
+    Shape:
+        (tasks after this one, workers) -> a count, or None.
+    """
+    if workers is None:
+        return None
+    return -(-max(0, remaining) // max(1, workers))  # ceil
+
+
+def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True,
+               spares_left: int | None = None) -> dict[str, Any]:
+    ahead: dict[str, Any] = {"ahead": bool(prewarm) and spares_left != 0}
+    if spares_left is not None and spares_left > 0:
+        from .prewarm import PrewarmedExecute
+
+        ahead["spares"] = min(spares_left, PrewarmedExecute.class_traits()["spares"].default())
+    over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": ahead,
+                            # nbconvert validates the whole notebook after each of autograde's ~15 steps;
+                            # once, after the last, is enough: a broken step still fails the notebook, and
+                            # nbformat validates again on writing it (about 15 ms per submission)
+                            "Exporter": {"optimistic_validation": True}}
     if timeout:
         over["Execute"] = {"timeout": int(timeout)}
     if not sandbox:
@@ -103,6 +131,7 @@ def grade_one(task: GradeTask) -> GradeResult:
             raise ValueError("task needs base_db and shard_db when db_url is None")
         db_url = "sqlite:///" + str(copy_shard(task.base_db, task.shard_db))
         _fast_shards()
+    _reuse_engines()
     from .prewarm import enable, sandbox_notes
 
     # ONE grading path: every kernel of every command (autograde, grade, Dask) starts here,
@@ -111,7 +140,7 @@ def grade_one(task: GradeTask) -> GradeResult:
     jail_parent()
     if task.sandbox:
         _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
-    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox), cfg)
+    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox, task.spares_left), cfg)
     api = pipeline.make_api(root, **overrides)
     log = ""
     folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]
@@ -238,6 +267,38 @@ def _fast_shards() -> None:
             dbapi_connection.execute("PRAGMA journal_mode = MEMORY")  # no journal file created and deleted per commit
 
     _SHARD_HOOK = True
+
+
+_ENGINES: "dict[str, Any]" = {}
+#: Engines kept per worker process: the current student's gradebook and a few before it.
+ENGINES_KEPT = 4
+
+
+def _reuse_engines() -> None:
+    """One SQLAlchemy engine per gradebook URL in this process, instead of one per ``Gradebook``.
+
+    nbgrader opens a new ``Gradebook`` (a new engine: its schema checks and an empty
+    cache of compiled SQL) about nine times in one student's autograde; reusing the
+    engine keeps the compiled statements (about 25 ms per submission). ``Gradebook.close``
+    still disposes of the engine's connections after each use, so no connection
+    outlives its ``Gradebook``; the engine keeps only its pool object and caches.
+    """
+    import nbgrader.api as nbapi
+
+    if getattr(nbapi.create_engine, "_regnorm_reuse", False):
+        return
+    create = nbapi.create_engine
+
+    def create_engine(url: Any, *args: Any, **kwargs: Any) -> Any:
+        key = repr((str(url), args, sorted(kwargs.items())))
+        engine = _ENGINES.pop(key, None) or create(url, *args, **kwargs)
+        _ENGINES[key] = engine  # most recent last
+        while len(_ENGINES) > ENGINES_KEPT:
+            _ENGINES.pop(next(iter(_ENGINES))).dispose()
+        return engine
+
+    create_engine._regnorm_reuse = True  # type: ignore[attr-defined]
+    nbapi.create_engine = create_engine
 
 
 def quiet_nbgrader() -> None:

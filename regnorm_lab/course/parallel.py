@@ -54,7 +54,7 @@ from typing import Any
 
 from . import late
 from .grade_backends import DaskBackend, LocalBackend, lost_detail, run
-from .grade_worker import GradeResult, GradeTask, grade_one, quiet_nbgrader, remove_stale_jails
+from .grade_worker import GradeResult, GradeTask, grade_one, quiet_nbgrader, remove_stale_jails, spares_left
 from .sandbox import JAIL_ROOT, Sandbox, check
 from .status import STATUSES, StudentStatus, write_status
 
@@ -214,10 +214,12 @@ def grade_class(
     fed: dict[str, bool] = {}
     try:
         base = snapshot(main_db, work / "base.db") if work is not None else None
+        n_workers = min(workers, max(1, len(gradable))) if not scheduler else None
         tasks = [
             GradeTask(str(root), assignment, s, None if work is not None else db_url,
-                      str(base) if base else None, str(work / "shards" / f"{s}.db") if work is not None else None, timeout, prewarm, feedback, sandbox)
-            for s in gradable
+                      str(base) if base else None, str(work / "shards" / f"{s}.db") if work is not None else None, timeout, prewarm, feedback, sandbox,
+                      spares_left=spares_left(len(gradable) - 1 - i, n_workers))
+            for i, s in enumerate(gradable)
         ]
 
         def on_result(res: GradeResult) -> None:
@@ -236,7 +238,7 @@ def grade_class(
                 failed[res.student] = StudentStatus(res.student, res.kind, None, None, res.detail)
 
         backend: Any = (DaskBackend(scheduler) if scheduler
-                        else LocalBackend(min(workers, max(1, len(tasks))), (str(root), assignment) if prewarm else None))
+                        else LocalBackend(n_workers or 1, (str(root), assignment) if prewarm else None))
         try:
             with tqdm(total=len(tasks), desc=f"grade {assignment}", disable=not progress or not tasks) as bar:
                 lost = run(backend, tasks, on_result, bar)

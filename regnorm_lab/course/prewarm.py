@@ -213,7 +213,7 @@ class PrewarmedExecute(Execute):
         if km is None:  # no spare yet (a worker's first notebook, another assignment) or it failed
             _SPARE.prepare(key)
             km = _SPARE.take(key, folder, strict=True)  # a kernel that cannot start fails this notebook
-        if self.ahead:
+        if self.ahead and self.spares > 0:
             _SPARE.prepare(key, self.spares)  # the next students' kernels start while this notebook runs
         self._prewarmed = True
         notes = self._notes = _NOTES.setdefault(folder, [])

@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from regnorm_lab.course import grade_worker
 from regnorm_lab.course.sandbox import JAIL_ROOT
 
@@ -44,3 +46,38 @@ def test_a_worker_without_a_coordinator_folder_makes_its_own(monkeypatch, tmp_pa
         assert grade_worker.jail_parent() == folder  # once per worker
     finally:
         os.environ.pop(JAIL_ROOT, None)
+
+
+def test_spares_left_is_each_workers_share_of_the_students_still_to_come() -> None:
+    # 40 students, 2 workers: the last two tasks start 1 and 0 spares; early ones are capped later
+    assert [grade_worker.spares_left(r, 2) for r in (0, 1, 2, 3, 4, 39)] == [0, 1, 1, 2, 2, 20]
+    assert grade_worker.spares_left(5, 1) == 5 and grade_worker.spares_left(-1, 3) == 0
+    assert grade_worker.spares_left(7, None) is None  # Dask: the number of workers is not known
+
+
+@pytest.mark.slow
+def test_a_worker_starts_no_spare_kernel_nobody_will_take(tmp_path: pathlib.Path) -> None:
+    # grade_one in this process, as a worker runs it: after a task with one student left for this
+    # worker one spare waits; after the last one, none (the configured number is 2)
+    from regnorm_lab.course import pipeline
+    from regnorm_lab.course.prewarm import PrewarmedExecute
+    from regnorm_lab.course.spares import _SPARE
+    from . import harness as H
+
+    assert PrewarmedExecute.class_traits()["spares"].default() == 2
+    a = "ps01_penalties"
+    course = H.copy_course(tmp_path, [a])
+    H.release(course, a)
+    for s in ("s1", "s2"):
+        H.plant(course, s, a, H.solution_answers(course, a))
+    db = pipeline.make_api(course).coursedir.db_url
+    left = []
+    try:
+        for s, spares in (("s1", 1), ("s2", 0)):
+            res = grade_worker.grade_one(grade_worker.GradeTask(str(course), a, s, db, spares_left=spares))
+            assert res.kind == "graded", res.detail
+            left.append(len(_SPARE.queue))
+    finally:
+        _SPARE.close()
+    assert left == [1, 0]
+    assert H.total(H.cell_scores(course, a, "s2"))[0] == H.total(H.cell_scores(course, a, "s2"))[1] > 0
