@@ -66,7 +66,7 @@ from .batched_autograd import initial_parameters, train_autograd
 from .batched_mlp import PARAM_NAMES, FusedAdam, Switches, Workspace, loss_grads, predict
 from .training import TrainConfig
 
-__all__ = ["BatchedResult", "train_batched", "SHARED_FIELDS"]
+__all__ = ["BatchedResult", "train_batched", "SHARED_FIELDS", "KERNELS"]
 
 #: TrainConfig fields every model of one batched run must share.
 SHARED_FIELDS = ("hidden", "epochs", "batch_size", "optimizer")
@@ -349,3 +349,5 @@ def _train_autograd(tasks, configs: list[TrainConfig], dtype: torch.dtype, eval_
 
 
 _KERNELS = {"fast": _train, "autograd": _train_autograd}
+#: The names ``train_batched(kernel=...)`` accepts.
+KERNELS: tuple[str, ...] = tuple(_KERNELS)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .batched import SHARED_FIELDS, train_batched
+from .batched import KERNELS, SHARED_FIELDS, train_batched
 from .datasets import make_regression_task
 from .training import TrainConfig
 
@@ -90,9 +90,9 @@ def diabetes_draw(draw: int) -> SplitTask:
 DATASETS: dict[str, Callable[[int], SplitTask]] = {"synthetic": synthetic_draw, "diabetes": diabetes_draw}
 
 
-def _run_chunk(tasks: list[SplitTask], configs: list[TrainConfig]) -> dict[str, np.ndarray]:
+def _run_chunk(tasks: list[SplitTask], configs: list[TrainConfig], kernel: str = "fast") -> dict[str, np.ndarray]:
     """One batched training (what a Dask worker runs); returns the score arrays."""
-    return train_batched(tasks, configs).scores
+    return train_batched(tasks, configs, kernel=kernel).scores
 
 
 def _chunks(runs: list[tuple[dict, str, int, TrainConfig]], size: int) -> list[list[int]]:
@@ -118,6 +118,7 @@ def run_design(
     chunk: int = 96,
     scheduler: Any = None,
     progress: bool = True,
+    kernel: str = "fast",
 ) -> pd.DataFrame:
     """Train every ``dataset x cell x draw x seed`` and return the tidy table of final scores.
 
@@ -132,6 +133,9 @@ def run_design(
         scheduler: ``None`` (run here), a Dask scheduler address, or a
             ``distributed.Client``.
         progress: a tqdm bar over chunks.
+        kernel: the batched trainer's implementation, ``"fast"`` or
+            ``"autograd"`` (see :func:`~regnorm_lab.studies.batched.train_batched`):
+            the same training, different float32 rounding.
 
     Returns:
         One row per run: the cell's factors, ``dataset``, ``draw``, ``seed``,
@@ -139,7 +143,7 @@ def run_design(
 
     Raises:
         ValueError: no cells or draws, ``seeds``/``chunk`` below 1, an unknown
-            data set or factor name.
+            data set or factor name, or an unknown ``kernel``.
     """
     if not cells:
         raise ValueError("cells must hold at least one cell")
@@ -153,6 +157,8 @@ def run_design(
         unknown = set(cell) - fields
         if unknown:
             raise ValueError(f"cells: unknown factor(s) {sorted(unknown)}; factors must be TrainConfig fields")
+    if kernel not in KERNELS:  # checked here too: a Dask worker would raise it only mid-run
+        raise ValueError(f"kernel must be one of {list(KERNELS)}, got {kernel!r}")
     for d in datasets:
         if d not in DATASETS:
             raise ValueError(f"datasets: unknown data set {d!r}, known: {sorted(DATASETS)}")
@@ -166,7 +172,7 @@ def run_design(
         for s in range(seeds)
     ]
     plan = _chunks(runs, chunk)
-    args = [([data[runs[i][1], runs[i][2]] for i in idx], [runs[i][3] for i in idx]) for idx in plan]
+    args = [([data[runs[i][1], runs[i][2]] for i in idx], [runs[i][3] for i in idx], kernel) for idx in plan]
     results = _execute(args, scheduler, progress)
     scores = {key: np.empty(len(runs)) for key in ("train_r2", "val_r2", "test_r2")}
     for idx, res in zip(plan, results):

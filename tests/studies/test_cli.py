@@ -80,6 +80,24 @@ def test_design_rejects_unknown_factors() -> None:
         run_design([dict(l3=1.0)], [0], 1, base=TINY, progress=False)
     with pytest.raises(ValueError, match="datasets"):
         run_design(TINY_CELLS, [0], 1, base=TINY, datasets=("mnist",), progress=False)
+    with pytest.raises(ValueError, match="kernel"):
+        run_design(TINY_CELLS, [0], 1, base=TINY, progress=False, kernel="numpy")
+
+
+def test_design_passes_its_kernel_to_every_batched_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    # seed003's autograd record (chapter 11) rests on run_design training every chunk with the kernel asked for.
+    import regnorm_lab.studies.design as design
+
+    seen, train = [], design.train_batched
+    monkeypatch.setattr(design, "train_batched", lambda *a, **kw: seen.append(kw.get("kernel")) or train(*a, **kw))
+    fast = run_design(TINY_CELLS, [0, 1], 1, base=TINY, progress=False, chunk=3)
+    assert seen and set(seen) == {"fast"}
+    seen.clear()
+    slow = run_design(TINY_CELLS, [0, 1], 1, base=TINY, progress=False, chunk=3, kernel="autograd")
+    assert seen and set(seen) == {"autograd"}
+    # The same training (equal in float64), rounded differently in float32: a few epochs stay close.
+    np.testing.assert_allclose(slow[["train_r2", "val_r2", "test_r2"]], fast[["train_r2", "val_r2", "test_r2"]],
+                               rtol=0, atol=1e-3)
 
 
 @pytest.mark.slow
