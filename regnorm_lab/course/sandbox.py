@@ -28,7 +28,8 @@ Which uid: when the grader runs as root (bwrap then needs no user namespace),
 each kernel gets its own host uid from ``Sandbox.uid_base`` on, through
 ``setpriv``: the process limit counts only that kernel's processes and two
 kernels cannot signal each other. An unprivileged grader runs bwrap with a user
-namespace (uid 65534 inside).
+namespace (uid 65534 inside; on the host every kernel is the grader's own uid), and the
+process limit counts the processes of that kernel's namespace only (see :meth:`Jail.command`).
 
 :func:`check` runs ``bwrap ... true`` once before grading and explains what to
 change when the machine cannot create the namespaces.
@@ -75,7 +76,8 @@ class Sandbox(Configurable):
                                     "says: such a notebook needs no reference in its kernel.").tag(config=True)
     memory_mb = Int(2048, help="Address-space limit of each kernel process (RLIMIT_AS), MiB.").tag(config=True)
     cpu_seconds = Int(600, help="CPU time limit of each kernel process (RLIMIT_CPU), seconds.").tag(config=True)
-    processes = Int(256, help="Processes and threads of the kernel's uid (RLIMIT_NPROC).").tag(config=True)
+    processes = Int(256, help="Processes and threads of each kernel (RLIMIT_NPROC: of its uid as root, of its "
+                    "user namespace for an unprivileged grader).").tag(config=True)
     file_size_mb = Int(64, help="Largest file the kernel may write (RLIMIT_FSIZE), MiB.").tag(config=True)
     tmp_size_mb = Int(256, help="Size of the kernel's scratch /tmp (a tmpfs), MiB.").tag(config=True)
     wall_seconds = Int(900, help="Wall-clock limit per notebook, seconds: the kernel is killed after it.").tag(config=True)
@@ -264,7 +266,7 @@ class Jail:
         return env
 
     def command(self, argv: list[str]) -> list[str]:
-        """``argv`` (the kernel's command) wrapped in prlimit, bwrap and, as root, setpriv."""
+        """``argv`` (the kernel's command) wrapped in bwrap, as root setpriv, and prlimit (innermost)."""
         c = self.cfg
         args = [c.bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
@@ -287,7 +289,12 @@ class Jail:
         if self.uid is not None:
             args += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
                      "--inh-caps=-all", "--bounding-set=-all", "--"]
-        return _limits(c) + args + list(argv)
+        # the limits go INSIDE the sandbox, on the kernel only: an unprivileged grader's bwrap creates
+        # a user namespace, and Linux caps all processes of the grader's host uid at the RLIMIT_NPROC
+        # of the namespace's creator. Set on bwrap, one kernel's fork loop would use up that shared
+        # budget and every kernel started meanwhile (other students') would die at start-up; set in
+        # here, it counts the processes of this kernel's own namespace and bwrap keeps the grader's limit.
+        return args + _limits(c) + list(argv)
 
     def give(self, path: str | os.PathLike[str]) -> None:
         """Let the kernel's uid read ``path`` (the connection file the grader wrote)."""
