@@ -36,7 +36,7 @@ from .norm_ics import ics_study
 from .norm_init import BOOK_RATIO_RUNS, gradient_ratio_study
 from .registry import StudyResult, register_study
 
-__all__ = ["overfitting_claims", "ics_claims", "bn_gradient_claims", "direction_claims"]
+__all__ = ["overfitting_claims", "ICS_READS", "ics_verdicts", "ics_claims", "bn_gradient_claims", "direction_claims"]
 
 #: Equivalence margin (in R²) for "no effect on the overfitting gap", as chapter 13 states it.
 GAP_MARGIN = 0.05
@@ -96,30 +96,41 @@ def overfitting_claims(draws: Sequence[int], seeds: int, *, scheduler: Any = Non
     return StudyResult("claims_overfitting", [int(d) for d in draws], int(seeds), table, claims)
 
 
+#: Chapter 10's readings of the ICS probe, as :func:`direction_claims` reads them (one Holm family).
+ICS_READS: tuple[tuple[str, str, str, str, int, float], ...] = (
+    ("bn-stills-moments", "BN makes the probed layer's input mean move less per step",
+     "mean_shift", "BN|plain", -1, 0.05),
+    ("bn-lowers-gradient-ics", "BN lowers the gradient-based internal covariate shift",
+     "ics", "BN|plain", -1, 0.05),
+    ("noisy-bn-lowest-ics", "noisy BN, with the most moment shift, has lower gradient ICS than BN",
+     "ics", "noisy BN|BN", -1, 0.05),
+    ("noisy-bn-faster-early", "noisy BN has a lower loss than plain over the first 50 steps",
+     "loss_first", "noisy BN|plain", -1, 0.05),
+    ("bn-smoother-landscape", "BN lowers the largest loss jump along the gradient",
+     "loss_range_max", "BN|plain", -1, 0.05),
+    ("bn-lower-final-loss", "BN ends at a lower loss than plain (mean over the last 50 steps)",
+     "loss_last", "BN|plain", -1, 0.05),
+    ("bn-lower-beta-max", "BN lowers the largest effective smoothness constant (beta-hat) of a run",
+     "beta_max", "BN|plain", -1, 0.05),
+    # The page's earlier single-run claim, kept as a reading: the chapter calls it inconclusive.
+    ("noisy-bn-lower-final-loss", "noisy BN still ends at a lower loss than plain (last 50 steps)",
+     "loss_last", "noisy BN|plain", -1, 0.05),
+)
+
+
+def ics_verdicts(table: pd.DataFrame) -> list[Claim]:
+    """Chapter 10's readings as verdicts, from a table of :func:`~regnorm_lab.studies.norm_ics.ics_study`.
+
+    The page calls this on the runs it already trained, so its verdicts are
+    the ones ``run claims_ics`` prints for the book's draws.
+    """
+    return direction_claims(table, "model", ICS_READS)
+
+
 def ics_claims(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress: bool = True) -> StudyResult:
     """Chapter 10's readings of the ICS probe on ``draws`` × ``seeds`` (three networks per run)."""
     study = ics_study(draws, range(seeds))
-    table = study.table
-    claims = direction_claims(table, "model", [
-        ("bn-stills-moments", "BN makes the probed layer's input mean move less per step",
-         "mean_shift", "BN|plain", -1, 0.05),
-        ("bn-lowers-gradient-ics", "BN lowers the gradient-based internal covariate shift",
-         "ics", "BN|plain", -1, 0.05),
-        ("noisy-bn-lowest-ics", "noisy BN, with the most moment shift, has lower gradient ICS than BN",
-         "ics", "noisy BN|BN", -1, 0.05),
-        ("noisy-bn-faster-early", "noisy BN has a lower loss than plain over the first 50 steps",
-         "loss_first", "noisy BN|plain", -1, 0.05),
-        ("bn-smoother-landscape", "BN lowers the largest loss jump along the gradient",
-         "loss_range_max", "BN|plain", -1, 0.05),
-        ("bn-lower-final-loss", "BN ends at a lower loss than plain (mean over the last 50 steps)",
-         "loss_last", "BN|plain", -1, 0.05),
-        ("bn-lower-beta-max", "BN lowers the largest effective smoothness constant (beta-hat) of a run",
-         "beta_max", "BN|plain", -1, 0.05),
-        # The page's earlier single-run claim, kept as a reading: the chapter calls it inconclusive.
-        ("noisy-bn-lower-final-loss", "noisy BN still ends at a lower loss than plain (last 50 steps)",
-         "loss_last", "noisy BN|plain", -1, 0.05),
-    ])
-    return StudyResult("claims_ics", [int(d) for d in draws], int(seeds), table, claims)
+    return StudyResult("claims_ics", [int(d) for d in draws], int(seeds), study.table, ics_verdicts(study.table))
 
 
 def bn_gradient_claims(draws: Sequence[int], seeds: int, *, scheduler: Any = None, progress: bool = True) -> StudyResult:

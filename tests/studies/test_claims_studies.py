@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from regnorm_lab.studies.__main__ import main
 from regnorm_lab.studies.analysis import VERDICTS
 from regnorm_lab.studies.claims_studies import direction_claims
+from regnorm_lab.studies.records import RECORDS, assert_matches_record, load_record
 from regnorm_lab.studies.registry import study_names
 
 
@@ -48,3 +50,38 @@ def test_cli_runs_the_gradient_study_on_other_draws(tmp_path, capsys):
     assert {c["verdict"] for c in data["claims"]} <= set(VERDICTS)
     depth40 = next(c for c in data["claims"] if c["id"].endswith("40"))
     assert depth40["verdict"] == "holds" and np.isfinite(depth40["ci"]).all() and depth40["n_draws"] == 3
+
+
+ICS_RECORD = "claims_ics_replication"
+
+
+def test_ics_record_check_uses_the_records_tolerance() -> None:
+    # Chapter 10 reads this record; a re-run must keep every verdict and come within atol + rtol * |value|.
+    record, spec = load_record(ICS_RECORD), RECORDS[ICS_RECORD]
+    assert (record["study"], record["draws"], record["seeds"]) == ("claims_ics", list(spec.draws), spec.seeds)
+    assert_matches_record(ICS_RECORD, record)
+    i = max(range(len(record["claims"])), key=lambda j: abs(record["claims"][j]["estimate"]))  # rtol matters most
+    tol = spec.atol + spec.rtol * abs(record["claims"][i]["estimate"])
+    for factor, passes in ((0.9, True), (1.1, False)):
+        moved = copy.deepcopy(record)
+        moved["claims"][i]["estimate"] += factor * tol
+        if passes:
+            assert_matches_record(ICS_RECORD, moved)
+        else:
+            with pytest.raises(AssertionError, match="re-create it"):
+                assert_matches_record(ICS_RECORD, moved)
+    flipped = copy.deepcopy(record)
+    flipped["claims"][-1]["verdict"] = "holds" if record["claims"][-1]["verdict"] != "holds" else "nuanced"
+    with pytest.raises(AssertionError, match="verdicts changed"):
+        assert_matches_record(ICS_RECORD, flipped)
+    with pytest.raises(AssertionError, match="draws"):
+        assert_matches_record(ICS_RECORD, {**record, "draws": [0, 1, 2, 3, 4]})
+
+
+@pytest.mark.slow
+def test_cli_on_draws_900_904_replicates_chapter_10s_record(tmp_path) -> None:
+    # The command chapter 10 tells readers to run, re-run: its JSON must match the committed record the page
+    # reads (same verdicts, estimates and intervals within the record's tolerance). About 10 s.
+    out = tmp_path / "ics.json"
+    assert main(["run", "claims_ics", "--draws", "900-904", "--json", str(out), "--quiet"]) == 0
+    assert_matches_record(ICS_RECORD, json.loads(out.read_text()))

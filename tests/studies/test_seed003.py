@@ -14,6 +14,7 @@ from statsmodels.stats.multitest import multipletests
 from regnorm_lab.studies.analysis import tost
 from regnorm_lab.studies.seed003 import (BASE, LR_RANGE, MARGIN, P_DROP, STRENGTHS, _claims, cells, choose_strength,
                                          seed003_lr)
+from regnorm_lab.studies.records import RECORDS, assert_matches_record
 from regnorm_lab.studies.seed003_records import load_record, run_records
 
 OPPOSITE = {("holds", "does not hold"), ("does not hold", "holds")}
@@ -38,33 +39,19 @@ def test_strength_is_chosen_on_validation_not_test() -> None:
 
 
 #: A re-run must match its committed record to this much in R² (estimates and interval ends): MARGIN, the
-# difference the study itself calls negligible. On this machine a re-run is the record bit for bit (one
-# thread, explicit generators); the tolerance is for another CPU or torch build, whose float32 rounding
-# differs. What rounding alone does is measured by the two kernels (the same training, rounded differently):
-# on draws 0-4 they moved a run's test R² by a median of ~2e-4, a claim's estimate or interval end by up to
-# ~0.016 (diabetes). The slow test re-measures that and checks it stays below this tolerance.
+# difference the study itself calls negligible, as regnorm_lab.studies.records.RECORDS sets for both records.
+# On this machine a re-run is the record bit for bit (one thread, explicit generators); the tolerance is for
+# another CPU or torch build, whose float32 rounding differs. What rounding alone does is measured by the two
+# kernels (the same training, rounded differently): on draws 0-4 they moved a run's test R² by a median of
+# ~2e-4, a claim's estimate or interval end by up to ~0.016 (diabetes). The slow test re-measures that and
+# checks it stays below this tolerance.
 ATOL = MARGIN
 
 
 def _assert_matches_record(name: str, fresh: dict) -> None:
-    """The committed record ``name`` and a fresh one: same design and verdicts, estimates and CIs within ATOL.
-
-    Holm p-values are compared through the verdicts (their side of 0.05) and, when the runs are the same bit
-    for bit (every estimate equal), exactly: a rounding change alone moved a TOST's p from 0.48 to 0.83.
-    """
-    recorded = load_record(name)
-    fix = "re-create it with `python -m regnorm_lab.studies.seed003_records --write` and reword chapter 11"
-    for key in ("study", "draws", "seeds", "kernel"):
-        assert recorded[key] == fresh[key], f"{name} record: {key} {recorded[key]!r} != {fresh[key]!r}"
-    old, new = ({c["id"]: c for c in r["claims"]} for r in (recorded, fresh))
-    assert old.keys() == new.keys() == recorded["p_holm"].keys() == fresh["p_holm"].keys()
-    changed = {k: (old[k]["verdict"], new[k]["verdict"]) for k in old if old[k]["verdict"] != new[k]["verdict"]}
-    assert not changed, f"{name} record: verdicts changed (recorded, now) {changed}; {fix}"
-    for k in old:
-        np.testing.assert_allclose([old[k]["estimate"], *old[k]["ci"]], [new[k]["estimate"], *new[k]["ci"]],
-                                   rtol=0, atol=ATOL, err_msg=f"{name} record, claim {k}: {fix}")
-    if all(old[k]["estimate"] == new[k]["estimate"] for k in old):
-        assert fresh["p_holm"] == pytest.approx(recorded["p_holm"], rel=1e-12, abs=1e-15), f"{name}: {fix}"
+    """The committed record ``name`` against ``fresh``, by the rule every record shares (records.py)."""
+    assert (RECORDS[name].atol, RECORDS[name].rtol) == (ATOL, 0.0)
+    assert_matches_record(name, fresh)
 
 
 @pytest.mark.parametrize("name", ["replication", "autograd"])
