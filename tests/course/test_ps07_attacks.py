@@ -98,3 +98,23 @@ def test_a_frozen_kernel_and_its_threads_use_no_cpu_until_thawed() -> None:
         k.pin(sorted(__import__("os").sched_getaffinity(0))[0])
     finally:
         k.close()
+
+
+def test_the_clock_times_on_the_cpu_even_where_the_grader_sees_a_gpu(monkeypatch) -> None:
+    """On a GPU machine the grader's clock still times on the CPU and says so (module docstring of
+    clock: the sandbox has no GPU, and asynchronous GPU work would fool the clock). Here the grader's
+    process is told CUDA is there; its kernels, separate processes, are not."""
+    import nbformat
+    import torch
+    from traitlets.config import Config
+
+    from regnorm_lab.course import clock
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    source = H.REPO / "exercises" / "source" / "ps07_gpu_timing" / "ps07_gpu_timing.ipynb"
+    nb = nbformat.read(str(source), as_version=4)  # the solution as the student's answers
+    (timing,) = clock.measure(nb, "ps07_gpu_timing", clock.reference_answers(source), secret="test", config=Config(),
+                              functions=["rms_norm"]).values()
+    assert timing.passed and timing.ratio is not None, timing.message
+    assert timing.message.startswith("rms_norm took ") and timing.message.endswith("on the CPU (limit 3x)"), timing.message
+    assert "cuda" not in clock._SETUP and "synchronize" not in clock._SETUP + clock._PREPARE + clock._TIMED
