@@ -336,3 +336,21 @@ def test_every_converted_assignment_has_checks_for_exactly_its_test_cells() -> N
         assert set(checks) == set(H.test_cells_of(H.EXERCISES, assignment)), assignment
         for cell, cell_checks in checks.items():
             assert cell_checks and {c.function for c in cell_checks} == {H.test_cells_of(H.EXERCISES, assignment)[cell]}
+
+
+def test_a_students_own_speed_check_words_its_ratio_as_the_grader_does() -> None:
+    # P.speed in a student's notebook (reference installed): the same sentence as the grader's, on this device
+    import torch
+
+    from regnorm_lab.course import clock
+
+    def vectorised(x, weight, eps=1e-6):
+        return x * torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + eps) * weight
+
+    def row_loop(x, weight, eps=1e-6):  # a per-row Python loop: ~10-40x the reference, far past the 3x limit
+        return torch.stack([r * torch.rsqrt((r * r).mean() + eps) * weight for r in x])
+
+    message, passed = clock.local_ratio("ps07_gpu_timing", "test_rms_norm_speed", vectorised)
+    assert passed and message.startswith("rms_norm took ") and message.endswith("on the CPU (limit 3x)"), message
+    message, passed = clock.local_ratio("ps07_gpu_timing", "test_rms_norm_speed", row_loop)
+    assert not passed and message.endswith(clock.ADVICE), message
