@@ -189,7 +189,7 @@ CELLS = [
     probe_test("test_layer_norm_eps", "layer_norm adds eps to the variance inside the square root (default 1e-5)", 1, function="layer_norm", assignment=A),
     probe_test("test_layer_norm_no_inplace", "layer_norm leaves x, weight and bias unchanged", 1, function="layer_norm", assignment=A),
     probe_test("test_layer_norm_device", "layer_norm returns its result on the device of x (DEVICE, and PyTorch's data-less meta device)", 1, function="layer_norm", assignment=A),
-    probe_test("test_layer_norm_speed", "layer_norm is vectorised: at most 3x the reference's time on 8192 x 256 float32, on this device, measured by the grader", 2, function="layer_norm", assignment=A),
+    probe_test("test_layer_norm_speed", "layer_norm is vectorised: at most 3x the reference's time on 8192 x 256 float32, measured here on DEVICE and by the grader on its CPU", 2, function="layer_norm", assignment=A),
     markdown("""
         ## 2. `rms_norm(x, weight, eps=1e-6)`
 
@@ -214,7 +214,7 @@ CELLS = [
     probe_test("test_rms_norm_eps", "rms_norm adds eps to the mean square inside the square root (default 1e-6)", 1, function="rms_norm", assignment=A),
     probe_test("test_rms_norm_no_inplace", "rms_norm leaves x and weight unchanged", 1, function="rms_norm", assignment=A),
     probe_test("test_rms_norm_device", "rms_norm returns its result on the device of x (DEVICE, and PyTorch's data-less meta device)", 1, function="rms_norm", assignment=A),
-    probe_test("test_rms_norm_speed", "rms_norm is vectorised: at most 3x the reference's time on 8192 x 256 float32, on this device, measured by the grader", 2, function="rms_norm", assignment=A),
+    probe_test("test_rms_norm_speed", "rms_norm is vectorised: at most 3x the reference's time on 8192 x 256 float32, measured here on DEVICE and by the grader on its CPU", 2, function="rms_norm", assignment=A),
     markdown("""
         ## 3. Your functions next to the fused kernels and a copy (not graded)
 
