@@ -81,3 +81,14 @@ def test_a_worker_starts_no_spare_kernel_nobody_will_take(tmp_path: pathlib.Path
         _SPARE.close()
     assert left == [1, 0]
     assert H.total(H.cell_scores(course, a, "s2"))[0] == H.total(H.cell_scores(course, a, "s2"))[1] > 0
+
+
+def test_the_cap_on_spares_never_raises_the_courses_own_setting() -> None:
+    from traitlets.config import Config
+
+    ahead = lambda left, cfg=None: grade_worker._overrides("sqlite://", None, True, True, left, cfg)["PrewarmedExecute"]
+    one = Config()
+    one.PrewarmedExecute.spares = 1
+    assert ahead(5, one) == {"ahead": True, "spares": 1}  # the course asked for one spare: never more
+    assert ahead(1) == {"ahead": True, "spares": 1} and ahead(9) == {"ahead": True, "spares": 2}  # default 2, capped
+    assert ahead(0, one) == {"ahead": False} and ahead(None) == {"ahead": True}  # none left / Dask: as configured
