@@ -90,15 +90,10 @@ def spares_left(remaining: int, workers: int | None) -> int | None:
 
 
 def _overrides(db_url: str, timeout: int | None, prewarm: bool, sandbox: bool = True,
-               spares_left: int | None = None, cfg: Any = None) -> dict[str, Any]:
-    ahead: dict[str, Any] = {"ahead": bool(prewarm) and spares_left != 0}
-    if spares_left is not None and spares_left > 0:
-        from .prewarm import PrewarmedExecute
-
-        # the course's own setting (c.PrewarmedExecute.spares), or the default, capped by what is left
-        section = cfg.PrewarmedExecute if cfg is not None and "PrewarmedExecute" in cfg else {}
-        configured = section.get("spares", PrewarmedExecute.class_traits()["spares"].default())
-        ahead["spares"] = min(spares_left, int(configured))
+               spares_left: int | None = None) -> dict[str, Any]:
+    ahead: dict[str, Any] = {"ahead": bool(prewarm)}
+    if spares_left is not None:
+        ahead["spares_left"] = int(spares_left)  # PrewarmedExecute.depth caps the course's own spares by it
     over: dict[str, Any] = {"CourseDirectory": {"db_url": db_url}, "PrewarmedExecute": ahead,
                             # nbconvert validates the whole notebook after each of autograde's ~15 steps;
                             # once, after the last, is enough: a broken step still fails the notebook, and
@@ -143,7 +138,7 @@ def grade_one(task: GradeTask) -> GradeResult:
     jail_parent()
     if task.sandbox:
         _worker_sandbox_ok(cfg)  # a Dask worker on another machine may lack bwrap: say so, never run unsandboxed
-    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox, task.spares_left, cfg), cfg)
+    overrides = enable(_overrides(db_url, task.timeout, task.prewarm, task.sandbox, task.spares_left), cfg)
     api = pipeline.make_api(root, **overrides)
     log = ""
     folders = [root / d / task.student / task.assignment for d in ("submitted", "autograded")]

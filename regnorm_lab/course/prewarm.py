@@ -133,6 +133,16 @@ class PrewarmedExecute(Execute):
 
     ahead = Bool(True, help="Start the next notebook's kernel while this one runs (grade --no-prewarm: False).").tag(config=True)
     spares = Int(2, help="Spare kernels each worker keeps started ahead (with ahead=True).").tag(config=True)
+    # set per student by the grading coordinator (GradeTask.spares_left), not a course setting: the
+    # students still to come per worker, so no worker ends the class with spares nobody takes
+    spares_left = Int(None, allow_none=True, help="At most this many spares after this notebook (None: no cap).").tag(config=True)
+
+    @property
+    def depth(self) -> int:
+        """Spare kernels to keep started ahead after this notebook: ``spares``, capped by ``spares_left``; 0 without ``ahead``."""
+        if not self.ahead:
+            return 0
+        return self.spares if self.spares_left is None else max(0, min(self.spares, self.spares_left))
 
     _prewarmed = False  # True while running a notebook on a kernel this class started
 
@@ -213,8 +223,8 @@ class PrewarmedExecute(Execute):
         if km is None:  # no spare yet (a worker's first notebook, another assignment) or it failed
             _SPARE.prepare(key)
             km = _SPARE.take(key, folder, strict=True)  # a kernel that cannot start fails this notebook
-        if self.ahead and self.spares > 0:
-            _SPARE.prepare(key, self.spares)  # the next students' kernels start while this notebook runs
+        if self.depth > 0:
+            _SPARE.prepare(key, self.depth)  # the next students' kernels start while this notebook runs
         self._prewarmed = True
         notes = self._notes = _NOTES.setdefault(folder, [])
         wall = dict(key[4])["wall_seconds"]

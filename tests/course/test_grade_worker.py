@@ -84,11 +84,19 @@ def test_a_worker_starts_no_spare_kernel_nobody_will_take(tmp_path: pathlib.Path
 
 
 def test_the_cap_on_spares_never_raises_the_courses_own_setting() -> None:
+    # the task's cap goes into the kernel step's config; the step caps the course's own c.PrewarmedExecute.spares
     from traitlets.config import Config
 
-    ahead = lambda left, cfg=None: grade_worker._overrides("sqlite://", None, True, True, left, cfg)["PrewarmedExecute"]
-    one = Config()
-    one.PrewarmedExecute.spares = 1
-    assert ahead(5, one) == {"ahead": True, "spares": 1}  # the course asked for one spare: never more
-    assert ahead(1) == {"ahead": True, "spares": 1} and ahead(9) == {"ahead": True, "spares": 2}  # default 2, capped
-    assert ahead(0, one) == {"ahead": False} and ahead(None) == {"ahead": True}  # none left / Dask: as configured
+    from regnorm_lab.course.prewarm import PrewarmedExecute
+
+    def depth(left, course=None) -> int:
+        cfg = Config(course or {})
+        cfg.merge(Config(grade_worker._overrides("sqlite://", None, True, True, left)))
+        return PrewarmedExecute(config=cfg).depth
+
+    one = {"PrewarmedExecute": {"spares": 1}}
+    assert depth(5, one) == 1  # the course asked for one spare: never more
+    assert depth(1) == 1 and depth(9) == 2  # default 2, capped
+    assert depth(0, one) == 0 and depth(None) == 2 and depth(None, one) == 1  # none left / Dask: as configured
+    no_prewarm = Config(grade_worker._overrides("sqlite://", None, False, True, 9))
+    assert PrewarmedExecute(config=no_prewarm).depth == 0  # grade --no-prewarm
