@@ -19,30 +19,24 @@ loaded, written and checked by the code every record shares):
 
 Re-create both (about 4-6 min on 2 cores; writes the files)::
 
-    python -m regnorm_lab.studies.seed003_records --write
+    python -m regnorm_lab.studies.records --write replication autograd
 
-(the same as ``python -m regnorm_lab.studies.records --write replication autograd``).
-``tests/studies/test_seed003.py`` (slow) re-runs them and checks the committed
-files against the fresh runs.
+``tests/studies/test_seed003.py`` (slow) re-runs them (:func:`run_records`, which
+trains the book's fast run once for both uses) and checks the committed files
+against the fresh runs.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import records
-from .records import RECORD_DIR, load_record, write_record
 from .registry import StudyResult
 
-__all__ = ["RECORD_DIR", "NAMES", "BOOK_DRAWS", "REPLICATION_DRAWS", "SEEDS", "autograd_record",
-           "make_autograd_record", "run_records", "load_record", "write_record", "main"]
-
-#: This module's records (keys of :data:`regnorm_lab.studies.records.RECORDS`).
-NAMES = ("replication", "autograd")
+__all__ = ["BOOK_DRAWS", "REPLICATION_DRAWS", "SEEDS", "autograd_record", "make_autograd_record", "run_records"]
 #: The book's draws (chapter 11) and the fresh draws of the replication; 5 seeds each, as the book.
 BOOK_DRAWS = records.RECORDS["autograd"].draws
 REPLICATION_DRAWS = records.RECORDS["replication"].draws
@@ -89,11 +83,3 @@ def run_records(*, progress: bool = True) -> tuple[dict[str, dict[str, Any]], St
     _, autograd = _run(BOOK_DRAWS, "autograd", progress)
     return {"replication": replication, "autograd": autograd_record(book, autograd)}, book
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m regnorm_lab.studies.seed003_records [--write] [--quiet]``: records.main on :data:`NAMES`."""
-    return records.main([*(argv if argv is not None else sys.argv[1:]), *NAMES])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,8 @@ from regnorm_lab.studies.analysis import tost
 from regnorm_lab.studies.seed003 import (BASE, LR_RANGE, MARGIN, P_DROP, STRENGTHS, _claims, cells, choose_strength,
                                          seed003_lr)
 from regnorm_lab.studies.records import RECORDS, assert_matches_record
-from regnorm_lab.studies.seed003_records import load_record, run_records
+from regnorm_lab.studies.records import load_record
+from regnorm_lab.studies.seed003_records import run_records
 
 OPPOSITE = {("holds", "does not hold"), ("does not hold", "holds")}
 
