@@ -50,8 +50,10 @@ __all__ = ["Timing", "speed_cells", "speed_module", "local_ratio", "measure", "s
 ADVICE = "work on whole tensors (reductions over dim=-1 with keepdim=True, broadcasting), not row by row in Python"
 _TARGET_SECONDS = 0.12  # per timed request of the reference: long against the request's own overhead
 _MAX_CALLS = 16  # inputs held per kernel (8 MiB each at 8192 x 256 float32)
+#: How the sentences name a device type.
+_WHERE = {"cpu": "the CPU", "cuda": "the GPU"}
 #: Where the grader's clock times (see the module's docstring), as its sentences name it.
-DEVICE = "the CPU"
+DEVICE = _WHERE["cpu"]
 _PICKS = 3  # outputs whose rows are checked after each timed request
 _PROOF_TOL = 2e-2
 
@@ -113,8 +115,7 @@ def local_ratio(assignment: str, cell: str, fn: Callable[..., Any]) -> tuple[str
     ratio = gt.speed_ratio(fn, reference(name), lambda: args, dev, min_run_time=0.1, rounds=1)
     if mod.SPEED_LIMIT / 2 < ratio < 3 * mod.SPEED_LIMIT:  # close: more rounds, the best counts
         ratio = min(ratio, gt.speed_ratio(fn, reference(name), lambda: args, dev, min_run_time=0.1, rounds=4))
-    where = "the GPU" if dev.type == "cuda" else "the CPU" if dev.type == "cpu" else dev.type  # as the grader words it
-    return sentence(name, ratio, where, mod.SPEED_LIMIT), ratio <= mod.SPEED_LIMIT
+    return sentence(name, ratio, _WHERE.get(dev.type, dev.type), mod.SPEED_LIMIT), ratio <= mod.SPEED_LIMIT
 
 
 # ---- which code each kernel runs ------------------------------------------------------------
@@ -170,17 +171,16 @@ if _clk_sys.platform.startswith("linux"):  # malloc keeps freed memory, as a GPU
     except (OSError, AttributeError):
         pass
 _clk_torch.set_num_threads(1)
-_clk_dev = _clk_torch.device("cpu")  # the grader times on the CPU only (module docstring)
 _clk_g = _clk_torch.Generator().manual_seed({seed})
-_clk_base = (3.0 * _clk_torch.randn({rows}, {cols}, generator=_clk_g) + 1.0).to(_clk_dev)
-_clk_w = (1.0 + 0.5 * _clk_torch.randn({cols}, generator=_clk_g)).to(_clk_dev)
-_clk_b = (0.5 * _clk_torch.randn({cols}, generator=_clk_g)).to(_clk_dev)
+_clk_base = 3.0 * _clk_torch.randn({rows}, {cols}, generator=_clk_g) + 1.0  # on the CPU: module docstring
+_clk_w = 1.0 + 0.5 * _clk_torch.randn({cols}, generator=_clk_g)
+_clk_b = 0.5 * _clk_torch.randn({cols}, generator=_clk_g)
 _clk_in, _clk_out = [], []
 """
 
 _PREPARE = """\
 _clk_out = []
-_clk_in = [_clk_base.index_select(0, _clk_torch.randperm(_clk_base.shape[0], generator=_clk_torch.Generator().manual_seed(_s)).to(_clk_dev)) for _s in {seeds}]
+_clk_in = [_clk_base.index_select(0, _clk_torch.randperm(_clk_base.shape[0], generator=_clk_torch.Generator().manual_seed(_s))) for _s in {seeds}]
 """
 
 _TIMED = "_clk_out = [{fn}({args}) for x in _clk_in]"
